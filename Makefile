@@ -1,0 +1,69 @@
+# modgate: `make run` starts the gateway on its embedded defaults, `make test` runs everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := $(CURDIR)/.tools/bin
+OPA_VERSION := v1.22.2
+OPA := $(TOOLS)/opa
+DEV := .modgate
+
+.PHONY: run test lint bench tools venv system-deps policy-test clean
+
+# A virtual environment with modgate and its dev tools, rebuilt when pyproject.toml changes.
+$(BIN)/modgate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/modgate
+
+# OPA, pinned, built from the Go module proxy into the project-local tools directory.
+$(OPA):
+	GOBIN=$(TOOLS) GOFLAGS=-mod=mod go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+
+tools: $(OPA)
+
+# PostgreSQL (the tests start their own throwaway server) and wrk (for make bench),
+# from Debian's packages; skipped when already installed.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi
+
+$(DEV)/certs/server.pem: | $(BIN)/modgate
+	$(BIN)/modgate certs init $(DEV)/certs
+
+# The gateway on its embedded defaults: SQLite audit, bundled policies under a supervised
+# OPA, TLS on https://127.0.0.1:8443 with a development CA, a token for `dev` printed once.
+run: venv tools $(DEV)/certs/server.pem
+	@mkdir -p $(DEV)
+	@if [ ! -f $(DEV)/dev-token ]; then \
+	  MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \
+	    $(BIN)/modgate token create --subject dev --group developers > $(DEV)/dev-token; fi
+	@echo "modgate: https://127.0.0.1:8443  CA: $(DEV)/certs/ca.pem  token: $$(cat $(DEV)/dev-token)"
+	@echo "  try: SSL_CERT_FILE=$(DEV)/certs/ca.pem GOPROXY=https://127.0.0.1:8443 go mod download -json <module>@<version>"
+	@echo "  with ~/.netrc: machine 127.0.0.1:8443 login dev password <token>"
+	MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \
+	MODGATE_TLS_CERT_FILE=$(DEV)/certs/server.pem MODGATE_TLS_KEY_FILE=$(DEV)/certs/server-key.pem \
+	  $(BIN)/modgate serve
+
+lint: venv
+	$(BIN)/ruff check gateway tests bench migrations
+	$(BIN)/ruff format --check gateway tests bench migrations
+	$(BIN)/mypy gateway
+
+policy-test: tools
+	$(OPA) check --strict --ignore '*_test.rego' policies
+	$(OPA) fmt --list --fail policies
+	$(OPA) test -v policies
+
+test: venv tools system-deps lint policy-test
+	$(BIN)/pytest -q
+
+bench: venv tools system-deps
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python bench/proxy_bench.py
+
+clean:
+	rm -rf $(VENV) $(DEV) .mypy_cache .ruff_cache .pytest_cache

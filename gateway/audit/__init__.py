@@ -1,0 +1,1 @@
+"""The audit trail: one record per request, durable before a byte is served."""

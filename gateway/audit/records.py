@@ -1,0 +1,46 @@
+"""The two halves of an audit record, as plain values (no SQL here)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+DecisionOutcome = Literal["allow", "deny"]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """What was asked, by whom, and what was decided: durable before a byte is served."""
+
+    request_id: str
+    received_at: datetime
+    subject: str | None
+    groups: tuple[str, ...]
+    auth_method: str
+    client_address: str
+    kind: str
+    path: str
+    module: str | None
+    version: str | None
+    requested_version: str | None
+    decision: DecisionOutcome
+    reasons: tuple[str, ...]
+    error_code: str | None
+    policy_revision: str | None
+    route: str | None
+    upstream: str | None
+    status: int | None = None
+    """Set at once for refusals, whose answer is known when the decision is recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """How the answer ended: filled in after the last byte (or the failure)."""
+
+    request_id: str
+    status: int
+    bytes: int
+    sha256: str
+    duration_ms: float
+    completed_at: datetime
+    upstream: str | None = None
+    error_code: str | None = None

@@ -1,0 +1,70 @@
+"""SQL for API tokens: the TokenStore the identity stage reads, and the CLI's writes."""
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..errors import IdentityUnavailableError
+from ..identity.tokens import StoredToken
+from .models import api_tokens
+
+
+def _stored(row: object) -> StoredToken:
+    m = row._mapping  # type: ignore[attr-defined]
+    return StoredToken(
+        token_id=m["token_id"],
+        subject=m["subject"],
+        groups=tuple(json.loads(m["groups"])),
+        salt=m["salt"],
+        digest=m["digest"],
+        revoked=bool(m["revoked"]),
+    )
+
+
+class SqlTokenStore:
+    """API tokens in the audit database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def find(self, token_id: str) -> StoredToken | None:
+        try:
+            async with self._engine.connect() as conn:
+                result = await conn.execute(
+                    select(api_tokens).where(api_tokens.c.token_id == token_id)
+                )
+                row = result.first()
+        except Exception as exc:  # a store we cannot read proves no one (fail closed)
+            raise IdentityUnavailableError("token store unavailable") from exc
+        return None if row is None else _stored(row)
+
+    async def add(self, token: StoredToken) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                api_tokens.insert().values(
+                    token_id=token.token_id,
+                    subject=token.subject,
+                    groups=json.dumps(list(token.groups)),
+                    salt=token.salt,
+                    digest=token.digest,
+                    created_at=datetime.now(UTC),
+                    revoked=False,
+                )
+            )
+
+    async def all(self) -> list[tuple[StoredToken, datetime]]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(api_tokens).order_by(api_tokens.c.created_at))
+            return [(_stored(row), row.created_at) for row in result]
+
+    async def revoke(self, token_id: str) -> bool:
+        """Mark a token revoked; False when there is no such token."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_id == token_id)
+                .values(revoked=True, revoked_at=datetime.now(UTC))
+            )
+            return bool(result.rowcount)

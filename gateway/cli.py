@@ -1,0 +1,190 @@
+"""``modgate``: one entry point for serving and for the operator's chores.
+
+    modgate serve [--config FILE]
+    modgate token create --subject alice --group developers [--group ...]
+    modgate token list | modgate token revoke TOKEN_ID
+    modgate certs init DIR
+    modgate policy test | modgate policy check
+    modgate audit migrate
+
+Every command reads the same settings (TOML file and MODGATE_* overrides). Errors are one
+line on stderr and exit status 2 (bad settings or input) or 1 (a check failed).
+"""
+
+import argparse
+import asyncio
+import logging
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from .audit import migrate
+from .audit.database import open_engine
+from .audit.tokens import SqlTokenStore
+from .certs import DEFAULT_HOSTS, init_dev_pki
+from .errors import ConfigError
+from .identity.tokens import new_token
+from .policy.supervisor import find_opa
+from .settings import Settings, for_serving, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def _with_tokens(
+    settings: Settings, work: Callable[[SqlTokenStore], Coroutine[Any, Any, int]]
+) -> int:
+    if settings.audit.migrate_on_start:
+        migrate.upgrade(settings.audit.database_url)
+
+    async def run() -> int:
+        engine = open_engine(settings.audit.database_url)
+        try:
+            return await work(SqlTokenStore(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve  # uvicorn is only needed here
+
+    settings = for_serving(_settings(args))
+    if settings.audit.migrate_on_start:
+        migrate.upgrade(settings.audit.database_url)
+    serve(settings)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    try:
+        token = new_token(args.subject, tuple(args.group))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+    async def work(store: SqlTokenStore) -> int:
+        await store.add(token.stored)
+        return 0
+
+    status = _with_tokens(_settings(args), work)
+    print(token.secret_token)
+    print(
+        f"token {token.stored.token_id} for {token.stored.subject} "
+        f"(groups: {', '.join(token.stored.groups) or 'none'}); shown once, store it now",
+        file=sys.stderr,
+    )
+    return status
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    async def work(store: SqlTokenStore) -> int:
+        for stored, created in await store.all():
+            state = "revoked" if stored.revoked else "active"
+            groups = ",".join(stored.groups) or "-"
+            print(f"{stored.token_id}\t{stored.subject}\t{groups}\t{state}\t{created.isoformat()}")
+        return 0
+
+    return _with_tokens(_settings(args), work)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    async def work(store: SqlTokenStore) -> int:
+        if await store.revoke(args.token_id):
+            print(f"revoked {args.token_id}")
+            return 0
+        print(f"modgate: no token {args.token_id!r}", file=sys.stderr)
+        return 1
+
+    return _with_tokens(_settings(args), work)
+
+
+def cmd_certs_init(args: argparse.Namespace) -> int:
+    pki = init_dev_pki(Path(args.directory), tuple(args.host) or DEFAULT_HOSTS)
+    print(f"CA {pki.ca_cert}\nserver {pki.server_cert} {pki.server_key}")
+    print(f"client {pki.client_cert} {pki.client_key}")
+    return 0
+
+
+def _opa(args: argparse.Namespace, *opa_args: str) -> int:
+    settings = _settings(args)
+    binary = find_opa(settings.policy.opa_binary)
+    return subprocess.run([str(binary), *opa_args], check=False).returncode
+
+
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    return _opa(args, "test", "-v", _settings(args).policy.policies_dir)
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    policies = _settings(args).policy.policies_dir
+    return _opa(args, "check", "--strict", "--ignore", "*_test.rego", policies)
+
+
+def cmd_audit_migrate(args: argparse.Namespace) -> int:
+    migrate.upgrade(_settings(args).audit.database_url)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="modgate", description=__doc__.splitlines()[0])
+    top.add_argument("--config", help="TOML settings file (MODGATE_* variables override it)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("serve", help="run the gateway").set_defaults(run=cmd_serve)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="make a token; prints it once")
+    create.add_argument("--subject", required=True)
+    create.add_argument("--group", action="append", default=[])
+    create.set_defaults(run=cmd_token_create)
+    token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
+        run=cmd_token_list
+    )
+    revoke = token.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(run=cmd_token_revoke)
+
+    certs = sub.add_parser("certs", help="development PKI").add_subparsers(
+        dest="action", required=True
+    )
+    init = certs.add_parser("init", help="write a dev CA, server and client certificates")
+    init.add_argument("directory")
+    init.add_argument("--host", action="append", default=[], help="server name or IP (repeat)")
+    init.set_defaults(run=cmd_certs_init)
+
+    policy = sub.add_parser("policy", help="policies").add_subparsers(dest="action", required=True)
+    policy.add_parser("test", help="run `opa test` on the policies").set_defaults(
+        run=cmd_policy_test
+    )
+    policy.add_parser("check", help="compile the policies strictly").set_defaults(
+        run=cmd_policy_check
+    )
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="action", required=True
+    )
+    audit.add_parser("migrate", help="bring the audit database schema up to date").set_defaults(
+        run=cmd_audit_migrate
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except ConfigError as exc:
+        print(f"modgate: {exc.reason}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The gateway's errors: each carries an HTTP status, a public reason and a stable code.
+
+    GatewayError
+    ├── BadRequestError          400  the request is not a GOPROXY/sumdb request we accept
+    │   └── MalformedPathError        a module path or version fails x/mod's rules
+    ├── NotFoundError            404  no such endpoint or checksum database
+    ├── IdentityError            401  credentials were presented and are wrong
+    │   └── IdentityUnavailableError 503  the token store could not be read
+    ├── PolicyError              503  OPA could not give a decision (down, garbage, undefined)
+    ├── AuditError               503  the audit store could not make the decision durable
+    ├── UpstreamError            502  no upstream in the list gave a usable answer
+    │   └── UpstreamTimeoutError 504  the upstream did not answer in time
+    ├── PrivateLeakError         403  a request would send a private path to a public upstream
+    └── ConfigError                   bad settings at start-up (never an HTTP answer)
+
+The ``reason`` is what the go command prints to the developer, so it is one short line;
+the ``code`` is stable snake_case, used in the audit record and as a metric label.
+"""
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BadRequestError(GatewayError):
+    status = 400
+    code = "bad_request"
+
+
+class MalformedPathError(BadRequestError):
+    code = "malformed_path"
+
+
+class NotFoundError(GatewayError):
+    status = 404
+    code = "not_found"
+
+
+class IdentityError(GatewayError):
+    status = 401
+    code = "bad_credentials"
+
+
+class IdentityUnavailableError(IdentityError):
+    """The token store (or key set) could not be read: refused, but not as a bad token."""
+
+    status = 503
+    code = "identity_unavailable"
+
+
+class PolicyError(GatewayError):
+    status = 503
+    code = "policy_unavailable"
+
+
+class AuditError(GatewayError):
+    status = 503
+    code = "audit_unavailable"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    code = "upstream_failed"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class PrivateLeakError(GatewayError):
+    status = 403
+    code = "private_path_refused"
+
+
+class ConfigError(GatewayError):
+    code = "config_invalid"

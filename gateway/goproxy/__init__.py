@@ -1,0 +1,1 @@
+"""The Go module proxy protocol: module paths, versions, escaping and request routes."""

@@ -1,0 +1,137 @@
+"""Parse a request path into a typed GOPROXY or checksum-database request.
+
+The path given here is the once-percent-decoded path (ASGI ``scope["path"]``): the go
+command sends ``!`` as ``%21``, and an encoded ``%2e%2e`` decodes to ``..``, which the
+element rules below reject. Nothing is decoded twice, so ``%252e`` stays a ``%`` and is
+rejected too.
+
+Routes (go.dev/ref/mod#goproxy-protocol; cmd/go/internal/modfetch/proxy.go):
+
+    /{module}/@v/list            list
+    /{module}/@v/{version}.info  info   (version may be a revision query: master, a hash)
+    /{module}/@v/{version}.mod   mod    (canonical version only)
+    /{module}/@v/{version}.zip   zip    (canonical version only)
+    /{module}/@latest            latest
+    /sumdb/{name}/supported | /lookup/{module}@{version} | /tile/...   sumdb
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import MalformedPathError, NotFoundError
+from ..types import ModulePath, RequestKind, Version
+from . import semver
+from .paths import (
+    check_path_major,
+    escape_path,
+    escape_version,
+    unescape_path,
+    unescape_version,
+)
+
+MAX_REQUEST_PATH_BYTES = 2048
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+_TILE = re.compile(
+    r"^tile/[0-9]{1,2}/(?:data|[0-9]{1,3})(?:/x[0-9]{3})*/[0-9]{3}(?:\.p/[0-9]{1,3})?$"
+)
+_FILE_KINDS: dict[str, RequestKind] = {".info": "info", ".mod": "mod", ".zip": "zip"}
+
+SumdbKind = Literal["supported", "lookup", "tile"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRequest:
+    """One GOPROXY request: what module, which version, what is asked for."""
+
+    module: ModulePath
+    kind: RequestKind
+    version: Version | None = None
+    version_is_query: bool = False
+    """True for ``.info`` of a revision (``master``, a commit hash): resolved upstream."""
+
+    def upstream_path(self) -> str:
+        """The escaped path, relative to a proxy base URL, that asks an upstream the same."""
+        base = escape_path(self.module)
+        if self.kind == "list":
+            return f"{base}/@v/list"
+        if self.kind == "latest":
+            return f"{base}/@latest"
+        if self.version is None:
+            raise MalformedPathError(f"{self.kind} request without a version")
+        return f"{base}/@v/{escape_version(self.version)}.{self.kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class SumdbRequest:
+    """One request for the checksum database, proxied at ``/sumdb/{name}/...``."""
+
+    database: str
+    sumdb_kind: SumdbKind
+    module: ModulePath | None = None
+    version: Version | None = None
+    kind: RequestKind = "sumdb"
+
+    def upstream_path(self, tail: str) -> str:
+        return f"sumdb/{self.database}/{tail}"
+
+
+def _reject_unsafe(path: str) -> str:
+    if len(path) > MAX_REQUEST_PATH_BYTES:
+        raise MalformedPathError(f"request path longer than {MAX_REQUEST_PATH_BYTES} bytes")
+    if _CONTROL.search(path):
+        raise MalformedPathError("control character or backslash in request path")
+    if not path.startswith("/") or path.startswith("//"):
+        raise MalformedPathError("request path must start with a single '/'")
+    return path[1:]
+
+
+def parse_module_request(path: str) -> ModuleRequest:
+    """Parse a GOPROXY path (``/github.com/x/y/@v/v1.2.3.zip``); raise on anything else."""
+    rest = _reject_unsafe(path)
+    if rest.endswith("/@latest"):
+        return ModuleRequest(unescape_path(rest.removesuffix("/@latest")), "latest")
+    escaped_module, sep, tail = rest.partition("/@v/")
+    if not sep:
+        raise MalformedPathError("not a module proxy path: expected /{module}/@v/... or /@latest")
+    module = unescape_path(escaped_module)
+    if tail == "list":
+        return ModuleRequest(module, "list")
+    for suffix, file_kind in _FILE_KINDS.items():
+        if tail.endswith(suffix):
+            kind = file_kind
+            version = unescape_version(tail.removesuffix(suffix))
+            break
+    else:
+        raise MalformedPathError(f"unknown request {tail!r}: expected list, .info, .mod or .zip")
+    if semver.is_canonical(version):
+        why = check_path_major(version, module)
+        if why is not None:
+            raise MalformedPathError(f"{module}@{version}: invalid version: {why}")
+        return ModuleRequest(module, kind, version)
+    if kind != "info":
+        raise MalformedPathError(f"{module}@{version}: {kind} requests need a canonical version")
+    return ModuleRequest(module, kind, version, version_is_query=True)
+
+
+def parse_sumdb_request(path: str, databases: frozenset[str]) -> tuple[SumdbRequest, str]:
+    """Parse ``/sumdb/{name}/...``; return the request and the validated tail to forward."""
+    rest = _reject_unsafe(path)
+    _, name, tail = [*rest.split("/", 2), "", ""][:3]
+    if name not in databases:
+        raise NotFoundError(f"checksum database {name!r} is not served here")
+    if tail == "supported":
+        return SumdbRequest(name, "supported"), tail
+    if tail.startswith("lookup/"):
+        escaped_module, at, escaped_version = tail.removeprefix("lookup/").rpartition("@")
+        if not at:
+            raise MalformedPathError("sumdb lookup must be lookup/{module}@{version}")
+        module = unescape_path(escaped_module)
+        version = unescape_version(escaped_version)
+        if not semver.is_canonical(version):
+            raise MalformedPathError(f"sumdb lookup needs a canonical version, not {version!r}")
+        forward = f"lookup/{escape_path(module)}@{escape_version(version)}"
+        return SumdbRequest(name, "lookup", module, version), forward
+    if _TILE.match(tail):
+        return SumdbRequest(name, "tile"), tail
+    raise MalformedPathError(f"unknown checksum database request {tail!r}")

@@ -1,0 +1,1 @@
+"""Who is calling: one ``identify`` entry over the credential forms modgate accepts."""

@@ -1,0 +1,41 @@
+"""The Identity value and the seam every credential form implements.
+
+Three outcomes stay distinct, as in Starlette's AuthenticationBackend: no credentials
+(the ``ANONYMOUS`` identity, which the policy may refuse), bad credentials
+(``IdentityError``, answered 401 before the policy is asked), and a proven ``Identity``.
+"""
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+AuthMethod = Literal["anonymous", "token", "jwt", "mtls"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    subject: str | None
+    groups: tuple[str, ...]
+    method: AuthMethod
+
+    @property
+    def authenticated(self) -> bool:
+        return self.method != "anonymous"
+
+
+ANONYMOUS = Identity(subject=None, groups=(), method="anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request presented: a bearer secret, or HTTP Basic's login and password."""
+
+    secret: str
+    login: str | None = None
+    """The Basic-auth user name (the .netrc ``login``); None for a bearer token."""
+
+
+class Identifier(Protocol):
+    """One credential form. ``identify`` proves ``credentials`` or raises IdentityError;
+    it returns None when the credentials are not of its form (so the next one may try)."""
+
+    async def identify(self, credentials: Credentials) -> Identity | None: ...

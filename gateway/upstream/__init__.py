@@ -1,0 +1,1 @@
+"""Forwarding to upstream module proxies: ordered lists, fail-over, streaming."""

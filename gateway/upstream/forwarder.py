@@ -1,0 +1,156 @@
+"""Forwarder: ask an ordered list of upstream proxies, moving on only when one fails.
+
+One shared ``aiohttp.ClientSession`` does the forwarding: measured on this 2-core machine
+it proxies a 2 KB file at about 5,700 req/s through Starlette+uvicorn, against 350-750 req/s
+for httpx 0.28.1 (DESIGN.md). Rules, from the go command's own fall-back semantics
+(cmd/go/internal/modfetch/proxy.go):
+
+- a connection error, a timeout or a 5xx moves on to the next upstream in the list;
+- any other answer, 404 and 410 included, is the answer: it is passed back unchanged so
+  the go command can make its own fall-back decision;
+- small bodies (list, info, mod, sumdb) are read whole, with a size cap; zips are streamed
+  and never held in memory.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from ..errors import UpstreamError, UpstreamTimeoutError
+
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # go.mod files may be up to 16 MiB (x/mod/zip)
+MAX_ERROR_BODY_BYTES = 4096
+STREAM_CHUNK_BYTES = 64 * 1024
+PASSED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control")
+
+
+def redact(base_url: str) -> str:
+    """A base URL without user info: what logs and the audit trail may show."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class UpstreamReply:
+    """One upstream answer: buffered (``body``) or open for streaming (``chunks``).
+
+    A streamed reply must be closed with ``close()`` by whoever consumes it.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        status: int,
+        headers: dict[str, str],
+        body: bytes | None,
+        response: aiohttp.ClientResponse | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self._response = response
+
+    @property
+    def size(self) -> int | None:
+        """The declared length of a streamed body, when the upstream gave one."""
+        if self._response is None:
+            return None if self.body is None else len(self.body)
+        return self._response.content_length
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._response is None:
+            if self.body:
+                yield self.body
+            return
+        try:
+            async for chunk in self._response.content.iter_chunked(STREAM_CHUNK_BYTES):
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise UpstreamError(f"upstream {self.upstream} broke off the body") from exc
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+
+
+class Forwarder:
+    """``await forwarder.fetch(bases, "github.com/x/y/@v/list", stream=False)``"""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, connect_timeout_s: float, read_timeout_s: float
+    ) -> None:
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(
+            sock_connect=connect_timeout_s, sock_read=read_timeout_s
+        )
+
+    async def fetch(self, bases: Sequence[str], path: str, *, stream: bool) -> UpstreamReply:
+        """Return the first usable answer for ``path`` from ``bases``, in order.
+
+        Raises UpstreamError (UpstreamTimeoutError when every failure was a timeout) when
+        no upstream gave one. ``stream`` leaves a 200 body open for ``chunks()``.
+        """
+        if not bases:
+            raise UpstreamError("no upstream configured for this module")
+        failures: list[str] = []
+        timeouts = 0
+        for base in bases:
+            url = f"{base.rstrip('/')}/{path}"
+            shown = redact(base)
+            try:
+                response = await self._session.get(url, timeout=self._timeout)
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                timeouts += 1
+                failures.append(f"{shown}: timeout")
+                continue
+            except (aiohttp.ClientError, OSError) as exc:
+                failures.append(f"{shown}: {type(exc).__name__}")
+                continue
+            if response.status >= 500:
+                failures.append(f"{shown}: HTTP {response.status}")
+                response.release()
+                continue
+            try:
+                return await self._reply(shown, response, stream=stream)
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                timeouts += 1
+                failures.append(f"{shown}: timeout reading body")
+            except (aiohttp.ClientError, OSError) as exc:
+                failures.append(f"{shown}: {type(exc).__name__} reading body")
+        summary = "; ".join(failures)
+        if timeouts == len(failures):
+            raise UpstreamTimeoutError(f"upstream timed out ({summary})")
+        raise UpstreamError(f"no upstream answered ({summary})")
+
+    async def _reply(
+        self, shown: str, response: aiohttp.ClientResponse, *, stream: bool
+    ) -> UpstreamReply:
+        headers = {h: response.headers[h] for h in PASSED_HEADERS if h in response.headers}
+        if stream and response.status == 200:
+            return UpstreamReply(shown, 200, headers, None, response)
+        limit = MAX_BUFFERED_BYTES if response.status == 200 else MAX_ERROR_BODY_BYTES
+        try:
+            body = await _read_capped(response, limit)
+        finally:
+            response.release()
+        if len(body) > limit:
+            if response.status != 200:
+                body = body[:limit]
+            else:
+                raise UpstreamError(f"upstream {shown} sent a body over {limit} bytes")
+        return UpstreamReply(shown, response.status, headers, body)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read the whole body, or stop once it passes ``limit`` bytes (limit + extra returned)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(STREAM_CHUNK_BYTES):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(parts)

@@ -1,0 +1,119 @@
+"""Request paths become typed requests; anything else is refused before any upstream."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.errors import MalformedPathError, NotFoundError
+from gateway.goproxy.requests import (
+    ModuleRequest,
+    SumdbRequest,
+    parse_module_request,
+    parse_sumdb_request,
+)
+
+ROUTES = [
+    ("/github.com/x/y/@v/list", ModuleRequest("github.com/x/y", "list")),
+    ("/github.com/x/y/@latest", ModuleRequest("github.com/x/y", "latest")),
+    ("/github.com/x/y/@v/v1.2.3.info", ModuleRequest("github.com/x/y", "info", "v1.2.3")),
+    ("/github.com/x/y/@v/v1.2.3.mod", ModuleRequest("github.com/x/y", "mod", "v1.2.3")),
+    ("/github.com/x/y/@v/v1.2.3.zip", ModuleRequest("github.com/x/y", "zip", "v1.2.3")),
+    (
+        "/github.com/!burnt!sushi/toml/@v/v1.0.0.zip",
+        ModuleRequest("github.com/BurntSushi/toml", "zip", "v1.0.0"),
+    ),
+    (
+        "/example.com/m/@v/v2.0.0+incompatible.zip",
+        ModuleRequest("example.com/m", "zip", "v2.0.0+incompatible"),
+    ),
+    (
+        "/example.com/m/@v/v0.0.0-20240101000000-abcdefabcdef.mod",
+        ModuleRequest("example.com/m", "mod", "v0.0.0-20240101000000-abcdefabcdef"),
+    ),
+    (
+        "/example.com/m/@v/master.info",
+        ModuleRequest("example.com/m", "info", "master", version_is_query=True),
+    ),
+    (
+        "/example.com/m/@v/4f2c1d0a9b8e.info",
+        ModuleRequest("example.com/m", "info", "4f2c1d0a9b8e", version_is_query=True),
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), ROUTES, ids=[p for p, _ in ROUTES])
+def test_goproxy_paths_parse_to_typed_requests(path: str, expected: ModuleRequest) -> None:
+    parsed = parse_module_request(path)
+    assert parsed == expected
+    assert "/" + parsed.upstream_path() == path
+
+
+BAD = [
+    "/example.com/../etc/@v/list",
+    "/example.com/%2e%2e/@v/list",
+    "/example.com/..%2fetc/@v/list",
+    "//example.com/m/@v/list",
+    "/example.com//m/@v/list",
+    "/example.com\\m/@v/list",
+    "/example.com/m/@v/list\x00",
+    "/example.com/m\r\nX-Injected: 1/@v/list",
+    "/example.com/m/@v/master.zip",
+    "/example.com/m/@v/v1.2.mod",
+    "/example.com/m/@v/v2.0.0.zip",
+    "/example.com/m/@v/../../x.info",
+    "/example.com/m/@v/v1.0.0.tar",
+    "/example.com/m/@v/",
+    "/example.com/m",
+    "/",
+    "/example.com/M/@v/list",
+    "/example.com/" + "a" * 3000 + "/@v/list",
+]
+
+
+@pytest.mark.parametrize("path", BAD, ids=range(len(BAD)))
+def test_malformed_paths_are_refused(path: str) -> None:
+    with pytest.raises(MalformedPathError):
+        parse_module_request(path)
+
+
+@given(st.text(alphabet=st.sampled_from("./\\%2e!aZ@v\x00-"), max_size=40))
+def test_no_accepted_path_contains_traversal(tail: str) -> None:
+    try:
+        parsed = parse_module_request("/example.com/" + tail)
+    except MalformedPathError:
+        return
+    elements = parsed.module.split("/")
+    assert ".." not in elements and "." not in elements
+    assert "\\" not in parsed.upstream_path()
+
+
+DATABASES = frozenset({"sum.golang.org"})
+
+
+def test_sumdb_lookup_is_parsed_and_reescaped() -> None:
+    req, tail = parse_sumdb_request(
+        "/sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.0.0", DATABASES
+    )
+    assert req == SumdbRequest("sum.golang.org", "lookup", "github.com/BurntSushi/toml", "v1.0.0")
+    assert tail == "lookup/github.com/!burnt!sushi/toml@v1.0.0"
+
+
+@pytest.mark.parametrize(
+    "tail", ["supported", "tile/8/0/000", "tile/8/1/x123/456.p/7", "tile/8/data/x001/234"]
+)
+def test_sumdb_supported_and_tiles_pass(tail: str) -> None:
+    _, forwarded = parse_sumdb_request(f"/sumdb/sum.golang.org/{tail}", DATABASES)
+    assert forwarded == tail
+
+
+def test_unknown_checksum_database_is_404() -> None:
+    with pytest.raises(NotFoundError):
+        parse_sumdb_request("/sumdb/evil.example.com/supported", DATABASES)
+
+
+@pytest.mark.parametrize(
+    "tail", ["tile/../x", "lookup/example.com/m", "lookup/example.com/m@master", "latest", ""]
+)
+def test_bad_sumdb_requests_are_refused(tail: str) -> None:
+    with pytest.raises(MalformedPathError):
+        parse_sumdb_request(f"/sumdb/sum.golang.org/{tail}", DATABASES)
