@@ -76,7 +76,8 @@ class Gateway:
     def route(self, path: str) -> tuple[ModuleRequest | SumdbRequest, str]:
         """Stage 1: the typed request and the path to ask an upstream for."""
         if path.startswith(SUMDB_PREFIX):
-            return parse_sumdb_request(path, self.sumdb_names)
+            sumdb, tail = parse_sumdb_request(path, self.sumdb_names)
+            return sumdb, sumdb.upstream_path(tail)
         target = parse_module_request(path)
         return target, target.upstream_path()
 

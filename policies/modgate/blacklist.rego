@@ -67,13 +67,15 @@ _before_fixed(entry, version) if compare_versions(version, entry.fixed) < 0
 
 # object.get keeps the reason defined even for a broken entry: a denial must
 # never vanish because its message could not be built.
-_blacklist_reason(entry) := sprintf(
-	"%s@%s is blacklisted: %s (ticket %s)",
-	[input.request.module, input.request.version, object.get(entry, "reason", "no reason given"), entry.ticket],
-) if {
+_blacklist_reason(entry) := sprintf("%s@%s is blacklisted: %s (ticket %s)", [
+	input.request.module,
+	input.request.version,
+	object.get(entry, "reason", "no reason given"),
+	entry.ticket,
+]) if {
 	is_string(entry.ticket)
-}
-else := sprintf(
-	"%s@%s is blacklisted: %s",
-	[input.request.module, input.request.version, object.get(entry, "reason", "no reason given")],
-)
+} else := sprintf("%s@%s is blacklisted: %s", [
+	input.request.module,
+	input.request.version,
+	object.get(entry, "reason", "no reason given"),
+])

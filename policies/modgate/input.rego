@@ -8,6 +8,11 @@ package modgate
 # when it is not (false OR undefined), `not check` holds and an error is
 # reported. input_valid also requires every check directly, so even a gap in
 # the error messages can never turn into an allow.
+#
+# Trap: `not f(input.x)` is UNDEFINED, not true, when input.x is missing (the
+# reference is evaluated outside the negation). Negations here therefore read
+# possibly-missing fields through object.get with a default, or negate a rule
+# (`not check`), which is true whenever the rule is undefined.
 
 request_kinds := {"list", "info", "mod", "zip", "latest", "sumdb"}
 
@@ -72,7 +77,7 @@ _sections_ok if {
 input_errors contains msg if {
 	_input_is_object
 	some section in _sections
-	not is_object(input[section])
+	not is_object(object.get(input, section, _absent))
 	msg := sprintf("malformed policy input: %s must be an object (got %s)", [section, _got([section])])
 }
 
@@ -290,7 +295,7 @@ _problems contains "request.sumdb must be an object for kind sumdb" if {
 _problems contains msg if {
 	input.request.kind == "sumdb"
 	is_object(_sumdb)
-	not _sumdb.kind in sumdb_kinds
+	not object.get(_sumdb, "kind", _absent) in sumdb_kinds
 	msg := sprintf(
 		"request.sumdb.kind must be one of %s (got %s)",
 		[concat(", ", sort(sumdb_kinds)), _got(["request", "sumdb", "kind"])],
@@ -300,7 +305,7 @@ _problems contains msg if {
 _problems contains msg if {
 	input.request.kind == "sumdb"
 	is_object(_sumdb)
-	not is_string(_sumdb.database)
+	not is_string(object.get(_sumdb, "database", _absent))
 	msg := sprintf("request.sumdb.database must be a string (got %s)", [_got(["request", "sumdb", "database"])])
 }
 
@@ -337,16 +342,19 @@ input_errors contains "malformed policy input: request fields do not fit togethe
 _absent := {"absent"}
 
 # _got describes the value at path for an error message.
-_got(path) := _show(object.get(input, path, _absent)) if is_object(input)
-else := "missing"
+_got(path) := _show(object.get(input, path, _absent)) if {
+	is_object(input)
+} else := "missing"
 
-_show(value) := "missing" if value == _absent
-else := sprintf("%q", [_clip(value, 60)]) if is_string(value)
-else := sprintf("%v", [value]) if {
+_show(value) := "missing" if {
+	value == _absent
+} else := sprintf("%q", [_clip(value, 60)]) if {
+	is_string(value)
+} else := sprintf("%v", [value]) if {
 	not is_object(value)
 	not is_array(value)
-}
-else := type_name(value)
+} else := type_name(value)
 
-_clip(text, limit) := concat("", [substring(text, 0, limit), "..."]) if count(text) > limit
-else := text
+_clip(text, limit) := concat("", [substring(text, 0, limit), "..."]) if {
+	count(text) > limit
+} else := text

@@ -51,5 +51,6 @@ private_denials contains msg if {
 	)
 }
 
-_allowed_groups_text := concat(", ", private_groups) if count(private_groups) > 0
-else := "none"
+_allowed_groups_text := concat(", ", private_groups) if {
+	count(private_groups) > 0
+} else := "none"

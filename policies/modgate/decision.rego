@@ -1,0 +1,80 @@
+# METADATA
+# title: modgate
+# description: |
+#   Decides, for every request the modgate gateway receives (Go module proxy
+#   protocol and checksum database), whether it may be served and which
+#   upstream serves it. Input and output are described in docs/policy.md.
+package modgate
+
+# METADATA
+# title: decision
+# description: |
+#   The only document the gateway reads (POST /v1/data/modgate/decision).
+#   Always defined, for any input: every field has a default.
+# entrypoint: true
+decision := {
+	"allow": allow,
+	"reasons": reasons,
+	"route": route,
+	"revision": policy_revision,
+}
+
+# Fail closed: allow is true only when the input and the policy data were
+# proven well-formed AND no rule produced a denial. Undefined means false.
+default allow := false
+
+allow if {
+	input_valid
+	data_valid
+	authenticated
+	count(access_denials) == 0
+}
+
+authenticated if {
+	input.identity.authenticated == true
+	object.get(input.identity, "method", "token") != "anonymous"
+}
+
+access_denials := (private_denials | sumdb_denials) | blacklist_denials
+
+authentication_reason := "authentication required: send a token (Authorization: Bearer, or as the .netrc password)"
+
+# Reasons explain a denial, most basic problem first: a malformed input or
+# policy data, then a missing identity, then the access rules. Empty when
+# allowed. The default covers anything unforeseen, so a denial always says so.
+default reasons := ["denied by policy default: no rule could decide this request"]
+
+reasons := [] if {
+	allow
+} else := _printable(input_errors | data_errors) if {
+	count(input_errors | data_errors) > 0
+} else := ["malformed policy input: rejected"] if {
+	not input_valid
+} else := ["malformed policy data: rejected"] if {
+	not data_valid
+} else := [authentication_reason] if {
+	not authenticated
+} else := _printable(access_denials) if {
+	count(access_denials) > 0
+}
+
+# route: which upstream list serves the request. Requests that name no module
+# (checksum database supported/tile) are public.
+default route := "public"
+
+route := "private" if private_module
+
+# revision: the policy data revision compliance bumps with every change.
+default policy_revision := "unknown"
+
+policy_revision := data.modgate.revision if {
+	is_string(data.modgate.revision)
+	data.modgate.revision != ""
+}
+
+# The go command prints each reason on its own line after "blocked by policy: ",
+# so a reason must be one line: control characters (newlines in a group name,
+# say) become spaces, and very long reasons are cut.
+_printable(messages) := [_one_line(message) | some message in sort(messages)]
+
+_one_line(text) := _clip(regex.replace(text, `[\x00-\x1f\x7f\x{85}\x{2028}\x{2029}]+`, " "), 400)

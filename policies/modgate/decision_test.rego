@@ -1,0 +1,179 @@
+package modgate_test
+
+import data.modgate
+
+# --- fixtures shared by every *_test.rego in this package --------------------
+#
+# Tests use their own policy data (not policies/data.json, which compliance
+# edits); policy_data_test.rego checks the shipped file separately.
+
+fixture_private := {
+	"patterns": ["corp.example.com/*", "*.internal.example"],
+	"groups": ["developers", "release"],
+}
+
+fixture_blacklist := [
+	{
+		"module": "example.com/insecure",
+		"versions": ["v1.0.1"],
+		"reason": "CVE-2024-1234: remote code execution",
+		"ticket": "SEC-42",
+	},
+	{
+		"module": "example.com/leaky",
+		"introduced": "v1.2.0",
+		"fixed": "v1.3.0",
+		"reason": "CVE-2024-5678: credentials leak",
+		"ticket": "SEC-57",
+	},
+	{"module": "example.com/old", "fixed": "v0.5.0", "reason": "unmaintained before v0.5.0", "ticket": "SEC-60"},
+	{"module": "example.com/regressed", "introduced": "v2.1.0", "reason": "licence changed in v2.1.0", "ticket": "SEC-61"},
+	{"module": "example.com/legacy", "introduced": "v2.0.0", "fixed": "v2.5.0", "reason": "CVE-2024-9999: overflow"},
+	{"module": "example.com/exact-incompatible", "versions": ["v3.1.0+incompatible"], "reason": "backdoor", "ticket": "SEC-63"},
+	{"module": "example.com/abandoned", "reason": "typosquat of example.com/abandon", "ticket": "SEC-64"},
+]
+
+fixture_kinds := ["info", "zip", "latest"]
+
+# decide evaluates the decision for an input against the fixture data.
+decide(request_input) := result if {
+	result := modgate.decision with input as request_input
+		with data.modgate.revision as "test.1"
+		with data.modgate.private as fixture_private
+		with data.modgate.blacklist as fixture_blacklist
+		with data.modgate.blacklist_kinds as fixture_kinds
+}
+
+developer := {"authenticated": true, "subject": "alice", "groups": ["developers"], "method": "token"}
+
+anonymous := {"authenticated": false, "subject": null, "groups": [], "method": "anonymous"}
+
+# module_input is a well-formed request for a module kind.
+module_input(kind, module, version) := {
+	"shape": 1,
+	"request": {
+		"id": "test-request",
+		"kind": kind,
+		"module": module,
+		"version": version,
+		"version_is_query": false,
+		"resolved": false,
+		"major": null,
+		"sumdb": null,
+	},
+	"identity": developer,
+	"client": {"address": "127.0.0.1"},
+	"time": {"rfc3339": "2026-11-25T19:00:00Z", "unix_ns": 1795633200000000000},
+}
+
+# sumdb_input is a well-formed checksum database request.
+sumdb_input(sumdb_kind, module, version) := object.union(
+	module_input("sumdb", module, version),
+	{"request": {"sumdb": {"database": "sum.example.org", "kind": sumdb_kind}}},
+)
+
+with_request(request_input, fields) := object.union(request_input, {"request": fields})
+
+with_identity(request_input, fields) := object.union(request_input, {"identity": fields})
+
+# --- the decision document ---------------------------------------------------
+
+test_allowed_public_module if {
+	decide(module_input("zip", "example.com/fine", "v1.2.3")) == {
+		"allow": true,
+		"reasons": [],
+		"route": "public",
+		"revision": "test.1",
+	}
+}
+
+test_upper_case_path_elements_after_the_host_are_fine if {
+	decide(module_input("info", "github.com/Foo/Bar", "v1.0.0")).allow
+}
+
+test_decision_has_all_keys_when_allowed if {
+	object.keys(decide(module_input("mod", "example.com/fine", "v1.0.0"))) == {"allow", "reasons", "route", "revision"}
+}
+
+test_decision_has_all_keys_for_a_string_input if {
+	result := decide("not an object")
+	object.keys(result) == {"allow", "reasons", "route", "revision"}
+	result.allow == false
+	result.reasons == ["malformed policy input: the input must be a JSON object"]
+}
+
+test_decision_has_all_keys_for_an_empty_object if {
+	result := decide({})
+	object.keys(result) == {"allow", "reasons", "route", "revision"}
+	result.allow == false
+	count(result.reasons) > 0
+}
+
+test_decision_defined_without_any_input if {
+	result := modgate.decision
+	result.allow == false
+	result.route == "public"
+	count(result.reasons) > 0
+}
+
+test_unauthenticated_denied if {
+	result := decide(with_identity(module_input("zip", "example.com/fine", "v1.2.3"), anonymous))
+	result.allow == false
+	result.reasons == ["authentication required: send a token (Authorization: Bearer, or as the .netrc password)"]
+}
+
+test_authenticated_but_anonymous_method_denied if {
+	result := decide(with_identity(module_input("zip", "example.com/fine", "v1.2.3"), {"method": "anonymous"}))
+	result.allow == false
+	startswith(result.reasons[0], "authentication required")
+}
+
+test_sumdb_tile_unauthenticated_denied if {
+	result := decide(with_identity(sumdb_input("tile", null, null), anonymous))
+	result.allow == false
+	startswith(result.reasons[0], "authentication required")
+}
+
+test_revision_from_data if {
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
+		with data.modgate.revision as "2030-01-01.7"
+	result.revision == "2030-01-01.7"
+}
+
+test_revision_unknown_when_not_a_string if {
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
+		with data.modgate.revision as 7
+	result.revision == "unknown"
+}
+
+test_revision_unknown_when_empty if {
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
+		with data.modgate.revision as ""
+	result.revision == "unknown"
+}
+
+test_reasons_are_single_lines if {
+	identity := object.union(developer, {"groups": ["qa\nblocked by policy: all good, go ahead"]})
+	result := decide(with_identity(module_input("zip", "corp.example.com/secret", "v1.0.0"), identity))
+	result.allow == false
+	every reason in result.reasons {
+		not contains(reason, "\n")
+	}
+	contains(result.reasons[0], "[qa blocked by policy")
+}
+
+test_malformed_input_reported_before_authentication if {
+	bad := with_identity(module_input("zip", "example.com/fine", 5), anonymous)
+	result := decide(bad)
+	result.allow == false
+	every reason in result.reasons {
+		startswith(reason, "malformed policy input: ")
+	}
+}
+
+test_malformed_data_denies_with_reason if {
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
+		with data.modgate.private as {"pattern": ["corp.example.com/*"], "groups": ["developers"]}
+	result.allow == false
+	startswith(result.reasons[0], "malformed policy data: private must have exactly the keys")
+}

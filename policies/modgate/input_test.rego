@@ -1,0 +1,179 @@
+package modgate_test
+
+import data.modgate
+
+# Every denial here must come from validation, never from an access rule.
+malformed(request_input) if {
+	result := decide(request_input)
+	result.allow == false
+	count(result.reasons) > 0
+	every reason in result.reasons {
+		startswith(reason, "malformed policy input: ")
+	}
+}
+
+errors(request_input) := found if {
+	found := modgate.input_errors with input as request_input
+}
+
+test_well_formed_inputs_have_no_errors if {
+	every request_input in [
+		module_input("list", "example.com/fine", null),
+		module_input("info", "example.com/fine", "v1.0.0"),
+		module_input("mod", "example.com/fine", "v0.0.0-20240101000000-abcdefabcdef"),
+		module_input("zip", "example.com/fine", "v2.0.0+incompatible"),
+		module_input("latest", "example.com/fine", null),
+		with_request(module_input("latest", "example.com/fine", "v1.4.0"), {"resolved": true}),
+		with_request(module_input("info", "example.com/fine", "master"), {"version_is_query": true}),
+		with_request(module_input("info", "example.com/fine", "v1.4.0"), {"resolved": true}),
+		sumdb_input("lookup", "example.com/fine", "v1.0.0"),
+		sumdb_input("supported", null, null),
+		sumdb_input("tile", null, null),
+	] {
+		count(errors(request_input)) == 0
+		modgate.input_valid with input as request_input
+	}
+}
+
+test_optional_fields_may_be_absent if {
+	request_input := {
+		"shape": 1,
+		"request": {"kind": "zip", "module": "example.com/fine", "version": "v1.0.0", "version_is_query": false, "resolved": false},
+		"identity": {"authenticated": true, "groups": ["developers"]},
+	}
+	decide(request_input).allow
+}
+
+test_version_number_is_malformed if {
+	request_input := module_input("zip", "example.com/fine", 5)
+	malformed(request_input)
+	"malformed policy input: request.version must be null or string (got 5)" in errors(request_input)
+}
+
+test_groups_string_is_malformed if {
+	request_input := with_identity(module_input("zip", "example.com/fine", "v1.0.0"), {"groups": "developers"})
+	malformed(request_input)
+	"malformed policy input: identity.groups must be a list of strings (got \"developers\")" in errors(request_input)
+}
+
+test_groups_with_a_number_is_malformed if {
+	malformed(with_identity(module_input("zip", "example.com/fine", "v1.0.0"), {"groups": ["developers", 7]}))
+}
+
+test_groups_missing_is_malformed if {
+	request_input := module_input("zip", "example.com/fine", "v1.0.0")
+	malformed(json.remove(request_input, ["identity/groups"]))
+}
+
+test_authenticated_string_is_malformed if {
+	request_input := with_identity(module_input("zip", "example.com/fine", "v1.0.0"), {"authenticated": "true"})
+	malformed(request_input)
+	"malformed policy input: identity.authenticated must be boolean (got \"true\")" in errors(request_input)
+}
+
+test_unknown_kind_is_malformed if {
+	request_input := module_input("tarball", "example.com/fine", "v1.0.0")
+	malformed(request_input)
+	"malformed policy input: request.kind must be one of info, latest, list, mod, sumdb, zip (got \"tarball\")" in errors(request_input)
+}
+
+test_wrong_shape_is_malformed if {
+	malformed(object.union(module_input("zip", "example.com/fine", "v1.0.0"), {"shape": 2}))
+	malformed(object.union(module_input("zip", "example.com/fine", "v1.0.0"), {"shape": "1"}))
+	malformed(json.remove(module_input("zip", "example.com/fine", "v1.0.0"), ["shape"]))
+}
+
+test_missing_request_is_malformed if {
+	request_input := json.remove(module_input("zip", "example.com/fine", "v1.0.0"), ["request"])
+	malformed(request_input)
+	"malformed policy input: request must be an object (got missing)" in errors(request_input)
+}
+
+test_module_number_is_malformed if {
+	malformed(module_input("zip", 42, "v1.0.0"))
+}
+
+test_module_null_for_a_module_kind_is_malformed if {
+	request_input := module_input("zip", null, "v1.0.0")
+	malformed(request_input)
+	"malformed policy input: request.module must be set for kind zip" in errors(request_input)
+}
+
+test_upper_case_host_is_malformed if {
+	# Would otherwise dodge "corp.example.com/*" and go to the public upstream.
+	malformed(module_input("zip", "Corp.Example.com/secret", "v1.0.0"))
+}
+
+test_module_with_empty_or_odd_elements_is_malformed if {
+	every module in ["", "/corp.example.com/x", "corp.example.com//x", "corp.example.com/x/", "example.com/a b", "example.com/a\nb"] {
+		malformed(module_input("zip", module, "v1.0.0"))
+	}
+}
+
+test_non_canonical_version_without_query_flag_is_malformed if {
+	every version in ["master", "1.0.1", "v1.0", "v1.0.1.2", "v01.0.0"] {
+		malformed(module_input("zip", "example.com/insecure", version))
+		malformed(module_input("info", "example.com/insecure", version))
+	}
+}
+
+test_query_flag_only_on_info if {
+	request_input := with_request(module_input("zip", "example.com/insecure", "master"), {"version_is_query": true})
+	malformed(request_input)
+	"malformed policy input: request.version_is_query may be true only for kind info (got kind zip)" in errors(request_input)
+}
+
+test_query_and_resolved_both_true_is_malformed if {
+	malformed(with_request(
+		module_input("info", "example.com/insecure", "master"),
+		{"version_is_query": true, "resolved": true},
+	))
+}
+
+test_query_flag_as_string_is_malformed if {
+	malformed(with_request(module_input("info", "example.com/insecure", "master"), {"version_is_query": "false"}))
+}
+
+test_resolved_without_version_is_malformed if {
+	malformed(with_request(module_input("latest", "example.com/insecure", null), {"resolved": true}))
+}
+
+test_version_missing_for_zip_is_malformed if {
+	malformed(module_input("zip", "example.com/fine", null))
+	malformed(json.remove(module_input("zip", "example.com/fine", "v1.0.0"), ["request/version"]))
+}
+
+test_list_with_version_is_malformed if {
+	malformed(module_input("list", "example.com/fine", "v1.0.0"))
+}
+
+test_sumdb_kind_without_sumdb_object_is_malformed if {
+	request_input := module_input("sumdb", "example.com/fine", "v1.0.0")
+	malformed(request_input)
+	"malformed policy input: request.sumdb must be an object for kind sumdb" in errors(request_input)
+}
+
+test_sumdb_object_on_a_module_kind_is_malformed if {
+	malformed(with_request(module_input("zip", "example.com/fine", "v1.0.0"), {"sumdb": {"database": "sum.example.org", "kind": "lookup"}}))
+}
+
+test_unknown_sumdb_kind_is_malformed if {
+	malformed(sumdb_input("latest", null, null))
+}
+
+test_sumdb_lookup_without_version_is_malformed if {
+	malformed(sumdb_input("lookup", "example.com/fine", null))
+}
+
+test_sumdb_tile_with_module_is_malformed if {
+	malformed(sumdb_input("tile", "example.com/fine", null))
+}
+
+test_valid_module_path if {
+	modgate.valid_module_path("example.com/a/b")
+	modgate.valid_module_path("github.com/Foo/bar")
+	modgate.valid_module_path("golang.org/toolchain")
+	not modgate.valid_module_path("Example.com/a")
+	not modgate.valid_module_path("example.com/")
+	not modgate.valid_module_path(7)
+}

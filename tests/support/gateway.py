@@ -1,0 +1,90 @@
+"""Run the real `modgate serve` as a subprocess over TLS, the way a user starts it."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from .ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class GatewayProcess:
+    """`modgate serve` on 127.0.0.1:<free port> with the given MODGATE_* settings."""
+
+    def __init__(self, env: dict[str, str], ca_file: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.ca_file = ca_file
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            **env,
+            "MODGATE_SERVER_PORT": str(self.port),
+            "MODGATE_SERVER_HOST": "127.0.0.1",
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: object = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> GatewayProcess:
+        log = self.log_path.open("ab")
+        self._log = log
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve"],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"modgate exited at start:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", context=context, timeout=1):
+                    return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"modgate did not answer /healthz in {timeout_s} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log, self._log = self._log, None
+        if log is not None:
+            log.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
