@@ -1,0 +1,124 @@
+package modgate_test
+
+import data.modgate
+
+# --- pattern matching (same semantics as GOPRIVATE in the go command) --------
+
+test_pattern_matches_a_path_below_the_host if {
+	modgate.matches_private_pattern("corp.example.com/*", "corp.example.com/x")
+}
+
+test_pattern_matches_deeper_paths if {
+	modgate.matches_private_pattern("corp.example.com/*", "corp.example.com/x/y/z")
+}
+
+test_lookalike_host_with_suffix_is_not_private if {
+	not modgate.matches_private_pattern("corp.example.com/*", "corp.example.com.evil.org/x")
+}
+
+test_lookalike_host_with_longer_tld_is_not_private if {
+	not modgate.matches_private_pattern("corp.example.com/*", "corp.example.company/x")
+}
+
+test_lookalike_prefix_of_host_is_not_private if {
+	not modgate.matches_private_pattern("corp.example.com/*", "evilcorp.example.com/x")
+	not modgate.matches_private_pattern("corp.example.com/*", "example.com/corp.example.com/x")
+}
+
+test_two_element_pattern_needs_two_elements if {
+	# As in the go command: "corp.example.com/*" does not match the bare host.
+	not modgate.matches_private_pattern("corp.example.com/*", "corp.example.com")
+}
+
+test_host_pattern_matches_host_and_below if {
+	modgate.matches_private_pattern("corp.example.com", "corp.example.com")
+	modgate.matches_private_pattern("corp.example.com", "corp.example.com/x/y")
+	not modgate.matches_private_pattern("corp.example.com", "corp.example.com.evil.org/x")
+	not modgate.matches_private_pattern("corp.example.com", "corp.example.company/x")
+}
+
+test_wildcard_host_pattern if {
+	modgate.matches_private_pattern("*.internal.example", "svc.internal.example/x")
+	not modgate.matches_private_pattern("*.internal.example", "internal.example/x")
+	not modgate.matches_private_pattern("*.internal.example", "svc.internal.example.evil.org/x")
+	not modgate.matches_private_pattern("*.internal.example", "svc.internal.examples/x")
+}
+
+test_star_does_not_cross_a_slash if {
+	not modgate.matches_private_pattern("example.com/team*", "example.com/x/team-a")
+	modgate.matches_private_pattern("example.com/team*", "example.com/team-a/lib")
+}
+
+test_trailing_slash_on_pattern_is_ignored if {
+	modgate.matches_private_pattern("corp.example.com/", "corp.example.com/x")
+	modgate.matches_private_pattern("corp.example.com/*/", "corp.example.com/x/y")
+}
+
+test_private_module_rule_needs_a_string_module if {
+	not modgate.private_module with input as sumdb_input("tile", null, null)
+		with data.modgate.private as fixture_private
+}
+
+# --- routing and groups ------------------------------------------------------
+
+test_private_module_with_allowed_group_is_allowed_and_routed_private if {
+	decide(module_input("zip", "corp.example.com/secret", "v1.0.0")) == {
+		"allow": true,
+		"reasons": [],
+		"route": "private",
+		"revision": "test.1",
+	}
+}
+
+test_private_module_with_second_allowed_group if {
+	identity := object.union(developer, {"groups": ["qa", "release"]})
+	decide(with_identity(module_input("list", "svc.internal.example/lib", null), identity)).allow
+}
+
+test_private_module_with_other_group_denied if {
+	identity := object.union(developer, {"groups": ["contractors", "qa"]})
+	result := decide(with_identity(module_input("zip", "corp.example.com/secret", "v1.0.0"), identity))
+	result.allow == false
+	result.route == "private"
+	result.reasons == ["corp.example.com/secret is private; your groups [contractors, qa] may not fetch it (allowed: developers, release)"]
+}
+
+test_private_module_without_groups_denied if {
+	identity := object.union(developer, {"groups": []})
+	result := decide(with_identity(module_input("mod", "corp.example.com/secret", "v1.0.0"), identity))
+	result.allow == false
+	result.reasons == ["corp.example.com/secret is private; your groups [] may not fetch it (allowed: developers, release)"]
+}
+
+test_private_module_when_no_group_is_allowed if {
+	result := modgate.decision with input as module_input("info", "corp.example.com/secret", "v1.0.0")
+		with data.modgate.private as {"patterns": ["corp.example.com/*"], "groups": []}
+	result.allow == false
+	endswith(result.reasons[0], "(allowed: none)")
+}
+
+test_lookalike_module_routes_public_and_is_allowed if {
+	identity := object.union(developer, {"groups": ["contractors"]})
+	every module in ["corp.example.com.evil.org/x", "corp.example.company/x", "corp.example.com"] {
+		result := decide(with_identity(module_input("zip", module, "v1.0.0"), identity))
+		result.route == "public"
+		result.allow
+	}
+}
+
+test_public_module_routes_public if {
+	decide(module_input("info", "example.com/fine", "v1.0.0")).route == "public"
+}
+
+test_toolchain_module_routes_public if {
+	result := decide(module_input("zip", "golang.org/toolchain", "v0.0.1-go1.22.0.linux-amd64"))
+	result.route == "public"
+	result.allow
+}
+
+test_no_private_data_means_nothing_is_private if {
+	result := modgate.decision with input as module_input("zip", "corp.example.com/secret", "v1.0.0")
+		with data.modgate.private as {"patterns": [], "groups": []}
+	result.route == "public"
+	result.allow
+}

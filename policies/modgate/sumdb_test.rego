@@ -1,0 +1,38 @@
+package modgate_test
+
+test_sumdb_lookup_of_private_module_denied_with_hint if {
+	result := decide(sumdb_input("lookup", "corp.example.com/secret", "v1.0.0"))
+	result.allow == false
+	result.route == "private"
+	result.reasons == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add it to GOPRIVATE or GONOSUMDB"]
+}
+
+test_sumdb_lookup_of_private_module_denied_even_for_allowed_group if {
+	identity := object.union(developer, {"groups": ["developers", "release"]})
+	result := decide(with_identity(sumdb_input("lookup", "svc.internal.example/lib", "v1.0.0"), identity))
+	result.allow == false
+}
+
+test_sumdb_lookup_of_public_module_allowed if {
+	result := decide(sumdb_input("lookup", "example.com/fine", "v1.0.0"))
+	result.allow
+	result.route == "public"
+}
+
+test_sumdb_lookup_of_lookalike_module_allowed if {
+	decide(sumdb_input("lookup", "corp.example.com.evil.org/x", "v1.0.0")).allow
+}
+
+test_sumdb_tile_allowed if {
+	decide(sumdb_input("tile", null, null)) == {"allow": true, "reasons": [], "route": "public", "revision": "test.1"}
+}
+
+test_sumdb_supported_allowed if {
+	result := decide(sumdb_input("supported", null, null))
+	result.allow
+	result.route == "public"
+}
+
+test_sumdb_tile_needs_no_group if {
+	decide(with_identity(sumdb_input("tile", null, null), {"groups": []})).allow
+}
