@@ -77,4 +77,4 @@ policy_revision := data.modgate.revision if {
 # say) become spaces, and very long reasons are cut.
 _printable(messages) := [_one_line(message) | some message in sort(messages)]
 
-_one_line(text) := _clip(regex.replace(text, `[\x00-\x1f\x7f\x{85}\x{2028}\x{2029}]+`, " "), 400)
+_one_line(text) := _clip(regex.replace(text, `[\x00-\x1f\x7f\x{85}\x{2028}\x{2029}]+`, " "), 300)

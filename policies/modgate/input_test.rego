@@ -177,3 +177,22 @@ test_valid_module_path if {
 	not modgate.valid_module_path("example.com/")
 	not modgate.valid_module_path(7)
 }
+
+test_query_with_white_space_is_malformed if {
+	request_input := with_request(module_input("info", "example.com/fine", "main branch"), {"version_is_query": true})
+	malformed(request_input)
+	"malformed policy input: request.version \"main branch\" is not a valid revision query" in errors(request_input)
+}
+
+test_sumdb_database_number_is_malformed if {
+	request_input := with_request(sumdb_input("tile", null, null), {"sumdb": {"database": 1}})
+	malformed(request_input)
+	"malformed policy input: request.sumdb.database must be a string (got 1)" in errors(request_input)
+}
+
+test_long_values_are_clipped_in_messages if {
+	request_input := module_input("zip", "example.com/fine", "v1.0.0_this-is-not-a-version-and-it-is-much-longer-than-sixty-characters")
+	malformed(request_input)
+	some message in errors(request_input)
+	contains(message, "...\" is not a canonical semantic version")
+}

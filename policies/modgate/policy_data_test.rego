@@ -123,3 +123,16 @@ test_blacklist_kinds_with_sumdb_rejected if {
 test_blacklist_kinds_may_be_empty if {
 	modgate.data_valid with data.modgate.blacklist_kinds as []
 }
+
+test_private_not_an_object_rejected if {
+	"malformed policy data: private must be an object with keys patterns and groups" in data_errors_with_private(["corp.example.com/*"])
+}
+
+test_blacklist_entry_not_an_object_rejected if {
+	"malformed policy data: blacklist[0]: must be an object" in data_errors_with_blacklist(["example.com/x@v1.0.0"])
+}
+
+test_blacklist_entry_with_numeric_ticket_rejected if {
+	errors := data_errors_with_blacklist([{"module": "example.com/x", "versions": ["v1.0.0"], "reason": "r", "ticket": 42}])
+	"malformed policy data: blacklist[0] (example.com/x): ticket must be a string" in errors
+}
