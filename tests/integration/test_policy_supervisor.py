@@ -1,0 +1,116 @@
+"""The OPA that `make run` supervises: starts on the bundled policies, refuses a policy that
+does not compile (with a clear error), and comes back when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.policy.opa import OpaPolicyEngine
+from gateway.policy.supervisor import SupervisedOpa
+from tests.conftest import REPO
+from tests.support.opa import find_opa
+
+pytestmark = pytest.mark.opa
+
+ALICE_INPUT = {
+    "shape": 1,
+    "request": {
+        "id": "t",
+        "kind": "list",
+        "module": "example.com/hello",
+        "version": None,
+        "version_is_query": False,
+        "resolved": False,
+        "major": None,
+        "sumdb": None,
+    },
+    "identity": {
+        "authenticated": True,
+        "subject": "alice",
+        "groups": ["developers"],
+        "method": "token",
+    },
+    "client": {"address": "127.0.0.1"},
+    "time": {"rfc3339": "2026-11-25T19:00:00Z", "unix_ns": 0},
+}
+
+
+async def test_supervised_opa_decides_on_the_bundled_policies_and_restarts_when_killed() -> None:
+    async with (
+        SupervisedOpa(find_opa(), REPO / "policies") as opa,
+        OpaPolicyEngine(opa.url, "modgate/decision", 2, 0) as engine,
+    ):
+        assert (await engine.decide(ALICE_INPUT)).allowed
+        process = opa._process
+        assert process is not None
+        process.kill()
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if opa._process is not process and await engine.healthy():
+                break
+        assert (await engine.decide(ALICE_INPUT)).allowed
+
+
+async def test_policy_that_does_not_compile_stops_start_up_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", broken)
+    (broken / "modgate" / "decision.rego").write_text("package modgate\n\nallow if {\n")
+    with pytest.raises(ConfigError, match="check the policies"):
+        async with SupervisedOpa(find_opa(), broken):
+            pass
+
+
+def test_policy_check_command_fails_on_a_broken_policy(tmp_path: Path) -> None:
+    broken = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", broken)
+    (broken / "modgate" / "decision.rego").write_text("package modgate\n\nallow if {\n")
+    env = {
+        **os.environ,
+        "MODGATE_POLICY_POLICIES_DIR": str(broken),
+        "MODGATE_POLICY_OPA_BINARY": str(find_opa()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "policy", "check"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "decision.rego" in done.stdout + done.stderr
+
+
+def test_policy_test_command_runs_the_bundled_rego_tests() -> None:
+    env = {**os.environ, "MODGATE_POLICY_OPA_BINARY": str(find_opa())}
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "policy", "test"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS" in done.stdout
+
+
+async def test_supervised_opa_is_stopped_when_the_gateway_stops() -> None:
+    async with SupervisedOpa(find_opa(), REPO / "policies") as opa:
+        url = opa.url
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError):
+            await session.get(f"{url}/health")
