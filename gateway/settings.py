@@ -157,13 +157,18 @@ def first_proxy_url(goproxy: str) -> str:
     return ""
 
 
-def _goproxy_from_go_env() -> str:
-    go = shutil.which("go")
+def _goproxy_from_go_env(env: Mapping[str, str]) -> str:
+    go = shutil.which("go", path=env.get("PATH", ""))
     if go is None:
         return ""
     try:
         done = subprocess.run(
-            [go, "env", "GOPROXY"], capture_output=True, text=True, timeout=30, check=False
+            [go, "env", "GOPROXY"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=dict(env),
         )
     except (OSError, subprocess.TimeoutExpired):
         return ""
@@ -171,7 +176,7 @@ def _goproxy_from_go_env() -> str:
 
 
 def _default_public_upstream(env: Mapping[str, str]) -> tuple[str, ...]:
-    url = first_proxy_url(env.get("GOPROXY", "")) or first_proxy_url(_goproxy_from_go_env())
+    url = first_proxy_url(env.get("GOPROXY", "")) or first_proxy_url(_goproxy_from_go_env(env))
     if not url:
         raise ConfigError(
             "no public upstream: set upstream.public (MODGATE_UPSTREAM_PUBLIC), "

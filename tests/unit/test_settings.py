@@ -1,0 +1,92 @@
+"""Settings: defaults with no file, MODGATE_* overrides, and clear errors naming the key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import Settings, first_proxy_url, for_serving, load_settings
+
+PLAIN = {"MODGATE_TLS_PLAIN_HTTP": "true"}
+
+
+def test_no_file_and_no_overrides_gives_the_defaults() -> None:
+    assert load_settings(None, env={}) == Settings()
+
+
+def test_env_overrides_file_and_lists_are_comma_separated(tmp_path: Path) -> None:
+    config = tmp_path / "modgate.toml"
+    config.write_text('[upstream]\npublic = ["https://a.example"]\n[server]\nport = 9000\n')
+    env = {"MODGATE_UPSTREAM_PUBLIC": "https://b.example, https://c.example"}
+    settings = load_settings(config, env=env)
+    assert settings.upstream.public == ("https://b.example", "https://c.example")
+    assert settings.server.port == 9000
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        ("[server]\nprot = 1\n", {}, "unknown config key(s) in [server]: prot"),
+        ("[nope]\n", {}, "unknown config section(s): nope"),
+        ("", {"MODGATE_SERVER_PORT": "eighty"}, "MODGATE_SERVER_PORT: bad value 'eighty'"),
+        ("[server]\nport = 70000\n", {}, "server.port: 70000 is not a TCP port"),
+        ('[tls]\nplain_http = "maybe"\n', {}, "tls.plain_http: bad value"),
+        ('[upstream]\npublic = ["ftp://x.example"]\n', {}, "is not an http(s) URL"),
+        (
+            '[upstream]\npublic = ["https://a.example"]\nprivate = ["https://a.example/"]\n',
+            {},
+            "private module paths must never reach a public upstream",
+        ),
+        ('[tls]\nplain_http = true\ncert_file = "x.pem"\n', {}, "contradicts"),
+        ("this is = = not toml", {}, "is not valid TOML"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_key(
+    tmp_path: Path, toml: str, env: dict[str, str], message: str
+) -> None:
+    config = tmp_path / "modgate.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, env=env)
+    assert message in caught.value.reason
+
+
+def test_public_upstream_defaults_to_the_first_url_of_goproxy() -> None:
+    env = {**PLAIN, "GOPROXY": "direct,https://mirror.example|https://second.example"}
+    settings = for_serving(load_settings(None, env=env), env=env)
+    assert settings.upstream.public == ("https://mirror.example",)
+
+
+def test_public_upstream_falls_back_to_go_env_goproxy(tmp_path: Path) -> None:
+    env = {
+        **PLAIN,
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "GOENV": str(tmp_path / "goenv"),
+    }
+    (tmp_path / "goenv").write_text("GOPROXY=https://from-go-env.example\n")
+    settings = for_serving(load_settings(None, env=env), env=env)
+    assert settings.upstream.public == ("https://from-go-env.example",)
+
+
+def test_without_goproxy_or_go_serving_is_refused_naming_the_key() -> None:
+    env = {**PLAIN, "PATH": ""}
+    with pytest.raises(ConfigError, match="MODGATE_UPSTREAM_PUBLIC"):
+        for_serving(load_settings(None, env=env), env=env)
+
+
+def test_serving_without_tls_files_or_explicit_plain_http_is_refused() -> None:
+    env = {"GOPROXY": "https://mirror.example"}
+    with pytest.raises(ConfigError, match="MODGATE_TLS_CERT_FILE"):
+        for_serving(load_settings(None, env=env), env=env)
+
+
+@pytest.mark.parametrize(
+    ("goproxy", "first"),
+    [("off", ""), ("direct", ""), ("https://a.example,direct", "https://a.example"), ("", "")],
+)
+def test_first_proxy_url(goproxy: str, first: str) -> None:
+    assert first_proxy_url(goproxy) == first
