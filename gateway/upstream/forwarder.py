@@ -13,9 +13,10 @@ for httpx 0.28.1 (DESIGN.md). Rules, from the go command's own fall-back semanti
 """
 
 from collections.abc import AsyncIterator, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
+from yarl import URL
 
 from ..errors import UpstreamError, UpstreamTimeoutError
 
@@ -23,6 +24,14 @@ MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # go.mod files may be up to 16 MiB (x/mod
 MAX_ERROR_BODY_BYTES = 4096
 STREAM_CHUNK_BYTES = 64 * 1024
 PASSED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control")
+# Percent-encode the path as the go command does (net/url, via web.Join in modfetch/proxy.go):
+# "!" becomes %21, "%" %25, a space %20; these few stay literal in a URL path.
+_PATH_SAFE = "/$&+,:;=@"
+
+
+def upstream_url(base: str, path: str) -> URL:
+    """The URL for ``path`` below ``base``, encoded once and sent exactly so."""
+    return URL(f"{base.rstrip('/')}/{quote(path, safe=_PATH_SAFE)}", encoded=True)
 
 
 def redact(base_url: str) -> str:
@@ -98,7 +107,7 @@ class Forwarder:
         failures: list[str] = []
         timeouts = 0
         for base in bases:
-            url = f"{base.rstrip('/')}/{path}"
+            url = upstream_url(base, path)
             shown = redact(base)
             try:
                 response = await self._session.get(url, timeout=self._timeout)

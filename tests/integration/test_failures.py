@@ -304,3 +304,13 @@ def _eventually_status(client: TestClient, auth: dict[str, str], status: int) ->
             return True
         time.sleep(0.1)
     return False
+
+
+def test_readiness_reports_what_is_down(
+    postgres: ThrowawayPostgres, upstream: UpstreamServer
+) -> None:
+    dead_opa = f"http://127.0.0.1:{free_port()}"
+    with TestClient(build_app(settings(postgres.dsn(), dead_opa, (upstream.url,)))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.text == "policy engine not healthy\n"

@@ -88,7 +88,8 @@ def test_uppercase_module_path_is_unescaped_for_policy_and_reescaped_upstream(
     )
     assert response.content == modules["example.com/Upper/Case", "v1.0.0"].zip
     assert record_of(postgres, response)["module"] == "example.com/Upper/Case"
-    assert "/example.com/!upper/!case/@v/v1.0.0.zip" in public_upstream.paths()
+    # re-escaped and percent-encoded exactly as the go command sends it
+    assert "/example.com/%21upper/%21case/@v/v1.0.0.zip" in public_upstream.paths()
 
 
 def test_token_as_basic_password_works_like_netrc(client: httpx.Client, tokens: Tokens) -> None:
@@ -285,3 +286,8 @@ def test_revoked_token_is_refused(client: httpx.Client, postgres: ThrowawayPostg
     response = client.get("/example.com/hello/@v/list", headers=bearer(token))
     assert response.status_code == 401
     assert "revoked" in response.text
+
+
+def test_health_and_readiness_need_no_credentials(client: httpx.Client) -> None:
+    assert client.get("/healthz").text == "ok\n"
+    assert client.get("/readyz").text == "ready\n"

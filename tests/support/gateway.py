@@ -34,6 +34,12 @@ class GatewayProcess:
         self._log: object = None
 
     @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("modgate is not running")
+        return self._process.pid
+
+    @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 

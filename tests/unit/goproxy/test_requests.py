@@ -117,3 +117,31 @@ def test_unknown_checksum_database_is_404() -> None:
 def test_bad_sumdb_requests_are_refused(tail: str) -> None:
     with pytest.raises(MalformedPathError):
         parse_sumdb_request(f"/sumdb/sum.golang.org/{tail}", DATABASES)
+
+
+_valid_elem = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
+_attack = st.sampled_from(
+    ["..", ".", "", "a\\b", "a\x00b", "a\nb", "a\x7fb", "a%2eb", "%2e%2e", "a b", "x" * 3000]
+)
+
+
+@given(
+    st.lists(_valid_elem, min_size=1, max_size=4),
+    _attack,
+    st.integers(0, 4),
+    st.sampled_from(["list", "v1.0.0.zip", "v1.0.0.info", "master.info"]),
+)
+def test_any_path_with_a_traversal_or_bad_element_is_refused(
+    elems: list[str], attack: str, where: int, tail: str
+) -> None:
+    elems = [*elems[:where], attack, *elems[where:]]
+    path = "/" + "/".join(["example.com", *elems]) + "/@v/" + tail
+    with pytest.raises(MalformedPathError):
+        parse_module_request(path)
+
+
+@given(_attack)
+def test_a_bad_version_element_is_refused(attack: str) -> None:
+    for suffix in (".info", ".mod", ".zip"):
+        with pytest.raises(MalformedPathError):
+            parse_module_request(f"/example.com/m/@v/{attack}/x{suffix}")
