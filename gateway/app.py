@@ -235,6 +235,10 @@ async def proxy_endpoint(request: Request) -> Response:
     except GatewayError as exc:
         challenge = isinstance(exc, IdentityError) and exc.status == 401
         return await _refusal(gw, trail, exc.status, [exc.reason], exc.code, challenge=challenge)
+    except Exception:  # a bug is still a refusal, recorded, never a pass
+        log.exception("request %s failed unexpectedly", trail.request_id)
+        reason = f"internal error in modgate (request id {trail.request_id})"
+        return await _refusal(gw, trail, 500, [reason], "internal_error")
 
 
 async def healthz(_request: Request) -> Response:

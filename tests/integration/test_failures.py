@@ -314,3 +314,29 @@ def test_readiness_reports_what_is_down(
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.text == "policy engine not healthy\n"
+
+
+class _BuggyIdentifier:
+    """Stands for a bug in an identity stage: it raises what no stage should."""
+
+    async def identify(self, credentials: object) -> None:
+        raise RuntimeError("bug")
+
+
+def test_an_unexpected_error_in_a_stage_is_a_recorded_refusal(
+    postgres: ThrowawayPostgres,
+    opa_server: OpaServer,
+    upstream: UpstreamServer,
+    auth: dict[str, str],
+) -> None:
+    import dataclasses
+
+    app = build_app(settings(postgres.dsn(), opa_server.url, (upstream.url,)))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        gw = app.state.gateway
+        app.state.gateway = dataclasses.replace(gw, identifiers=(_BuggyIdentifier(),))
+        response = client.get(HELLO_ZIP, headers=auth)
+    assert response.status_code == 500
+    assert response.text.startswith("internal error in modgate (request id ")
+    assert only_record(postgres, response)["decision"] == "deny"
+    assert upstream.paths() == []
