@@ -105,7 +105,7 @@ class Gateway:
             if isinstance(target, SumdbRequest):
                 raise PrivateLeakError(
                     f"{target.module} is private: its checksum is never looked up in a public "
-                    "checksum database; add it to GOPRIVATE or GONOSUMDB"
+                    "checksum database; add its path to GONOSUMDB"
                 )
             if not self.settings.upstream.private:
                 raise UpstreamError(f"{target.module} is private and no private upstream is set")
@@ -173,15 +173,20 @@ async def _refusal(
     gw: Gateway,
     trail: RequestTrail,
     status: int,
-    lines: list[str],
+    reasons: list[str],
     code: str,
     *,
+    lines: list[str] | None = None,
     challenge: bool = False,
 ) -> Response:
-    """Answer a refusal: recorded (unless the allow record already is), then sent."""
+    """Answer a refusal: recorded (unless the allow record already is), then sent.
+
+    ``reasons`` go to the audit record as given; ``lines`` (default: the reasons) are
+    what the developer reads."""
+    lines = reasons if lines is None else lines
     if not trail.recorded:
         try:
-            await trail.refuse(gw.audit, tuple(lines), code, status)
+            await trail.refuse(gw.audit, tuple(reasons), code, status)
         except AuditError as exc:
             log.error("refusal %s not audited: %s", trail.request_id, exc.reason)
     response = text_response(status, lines, trail.request_id, challenge=challenge)
@@ -195,7 +200,7 @@ async def _denied(gw: Gateway, trail: RequestTrail) -> Response:
     reasons = list(decision.reasons) if decision else ["denied"]
     if not trail.identity.authenticated:
         return await _refusal(gw, trail, 401, reasons, "authentication_required", challenge=True)
-    return await _refusal(gw, trail, 403, denial_lines(reasons), "denied_by_policy")
+    return await _refusal(gw, trail, 403, reasons, "denied_by_policy", lines=denial_lines(reasons))
 
 
 async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response:
@@ -255,6 +260,10 @@ async def readyz(request: Request) -> Response:
             await conn.execute(text("SELECT 1"))
     except Exception:  # any failure: the store cannot take records
         problems.append("audit store unreachable")
+    upstreams = gw.settings.upstream
+    for name, bases in (("public", upstreams.public), ("private", upstreams.private)):
+        if bases and not await gw.forwarder.reachable(bases):
+            problems.append(f"no {name} upstream reachable")
     if problems:
         return Response(text_body(problems), status_code=503, media_type=TEXT_PLAIN)
     return PlainTextResponse("ready\n")

@@ -31,7 +31,8 @@ from .settings import Settings, for_serving, load_settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(Path(args.config) if args.config else None)
+    config = getattr(args, "config", None)
+    return load_settings(Path(config) if config else None)
 
 
 def _with_tokens(
@@ -54,6 +55,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve  # uvicorn is only needed here
 
     settings = for_serving(_settings(args))
+    if not settings.policy.opa_url:  # check what the supervised OPA needs before binding
+        find_opa(settings.policy.opa_binary)
+        if not Path(settings.policy.policies_dir).is_dir():
+            raise ConfigError(
+                f"config key policy.policies_dir: no such directory "
+                f"{settings.policy.policies_dir!r} (relative to {Path.cwd()})"
+            )
     if settings.audit.migrate_on_start:
         migrate.upgrade(settings.audit.database_url)
     serve(settings)
@@ -130,21 +138,29 @@ def cmd_audit_migrate(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="modgate", description=__doc__.splitlines()[0])
-    top.add_argument("--config", help="TOML settings file (MODGATE_* variables override it)")
+    # --config is accepted before or after the command (`modgate serve --config FILE`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="TOML settings file (MODGATE_* variables override it)",
+    )
+    top = argparse.ArgumentParser(
+        prog="modgate", description=__doc__.splitlines()[0], parents=[common]
+    )
     sub = top.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("serve", help="run the gateway").set_defaults(run=cmd_serve)
+    sub.add_parser("serve", help="run the gateway", parents=[common]).set_defaults(run=cmd_serve)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
-    create = token.add_parser("create", help="make a token; prints it once")
+    create = token.add_parser("create", help="make a token; prints it once", parents=[common])
     create.add_argument("--subject", required=True)
     create.add_argument("--group", action="append", default=[])
     create.set_defaults(run=cmd_token_create)
-    token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
-        run=cmd_token_list
-    )
-    revoke = token.add_parser("revoke", help="revoke a token by id")
+    token.add_parser(
+        "list", help="list tokens (never their secrets)", parents=[common]
+    ).set_defaults(run=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by id", parents=[common])
     revoke.add_argument("token_id")
     revoke.set_defaults(run=cmd_token_revoke)
 
@@ -157,19 +173,19 @@ def parser() -> argparse.ArgumentParser:
     init.set_defaults(run=cmd_certs_init)
 
     policy = sub.add_parser("policy", help="policies").add_subparsers(dest="action", required=True)
-    policy.add_parser("test", help="run `opa test` on the policies").set_defaults(
+    policy.add_parser("test", help="run `opa test` on the policies", parents=[common]).set_defaults(
         run=cmd_policy_test
     )
-    policy.add_parser("check", help="compile the policies strictly").set_defaults(
+    policy.add_parser("check", help="compile the policies strictly", parents=[common]).set_defaults(
         run=cmd_policy_check
     )
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True
     )
-    audit.add_parser("migrate", help="bring the audit database schema up to date").set_defaults(
-        run=cmd_audit_migrate
-    )
+    audit.add_parser(
+        "migrate", help="bring the audit database schema up to date", parents=[common]
+    ).set_defaults(run=cmd_audit_migrate)
     return top
 
 

@@ -32,6 +32,7 @@ DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_SUMDB_NAMES = ("sum.golang.org",)
 DEFAULT_TOKEN_CACHE_S = 5.0
 DEFAULT_MAX_ZIP_BYTES = 500 * 1024 * 1024  # the go command's own limit (x/mod/zip)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +111,8 @@ def _cast(key: str, raw: Any, kind: Any) -> Any:
                 return False
             raise ValueError("expected true or false")
         if kind is int:
-            if isinstance(raw, bool):
-                raise ValueError("expected an integer")
+            if isinstance(raw, (bool, float)):
+                raise ValueError("expected a whole number")
             return int(raw)
         if kind is float:
             if isinstance(raw, bool):
@@ -146,6 +147,19 @@ def _build_section(
         elif key in table:
             values[key] = _cast(f"{name}.{key}", table[key], hints[key])
     return cls(**values)
+
+
+def _reject_unknown_env(env: Mapping[str, str], sections: Mapping[str, Any]) -> None:
+    """A misspelt MODGATE_* variable would silently leave a default in force: refuse it."""
+    hints = get_type_hints(Settings)
+    known = {
+        f"MODGATE_{name.upper()}_{f.name.upper()}"
+        for name in sections
+        for f in dataclasses.fields(hints[name])
+    }
+    unknown = sorted(k for k in env if k.startswith("MODGATE_") and k not in known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in the environment: {', '.join(unknown)}")
 
 
 def first_proxy_url(goproxy: str) -> str:
@@ -212,8 +226,27 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError(f"config key tls.{key}: no such file {path!r}")
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError(f"config key server.port: {settings.server.port} is not a TCP port")
-    if settings.policy.timeout_s <= 0 or settings.upstream.read_timeout_s <= 0:
-        raise ConfigError("timeouts must be positive (policy.timeout_s, upstream.read_timeout_s)")
+    positive = {
+        "policy.timeout_s": settings.policy.timeout_s,
+        "upstream.connect_timeout_s": settings.upstream.connect_timeout_s,
+        "upstream.read_timeout_s": settings.upstream.read_timeout_s,
+        "upstream.max_zip_bytes": settings.upstream.max_zip_bytes,
+    }
+    not_negative = {
+        "identity.token_cache_s": settings.identity.token_cache_s,
+        "policy.retries": settings.policy.retries,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"config key {key}: {value} must be positive")
+    for key, value in not_negative.items():
+        if value < 0:
+            raise ConfigError(f"config key {key}: {value} must not be negative")
+    if tls.plain_http and settings.server.host not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"tls.plain_http = true only on a loopback address, not server.host = "
+            f"{settings.server.host!r}: credentials must not cross a network in clear text"
+        )
     return settings
 
 
@@ -229,6 +262,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     sections = {f.name: f for f in dataclasses.fields(Settings)}
+    _reject_unknown_env(env, sections)
     unknown = set(document) - set(sections)
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")

@@ -134,6 +134,17 @@ class Forwarder:
             raise UpstreamTimeoutError(f"upstream timed out ({summary})")
         raise UpstreamError(f"no upstream answered ({summary})")
 
+    async def reachable(self, bases: Sequence[str], timeout_s: float = 2.0) -> bool:
+        """True when at least one of ``bases`` gives any HTTP answer (for /readyz)."""
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        for base in bases:
+            try:
+                async with self._session.get(upstream_url(base, ""), timeout=timeout):
+                    return True
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                continue
+        return False
+
     async def _reply(
         self, shown: str, response: aiohttp.ClientResponse, *, stream: bool
     ) -> UpstreamReply:

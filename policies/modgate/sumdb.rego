@@ -13,7 +13,7 @@ sumdb_denials contains msg if {
 	input.request.sumdb.kind == "lookup"
 	private_module
 	msg := sprintf(
-		"%s is private: its checksum is never looked up in a public checksum database; add it to GOPRIVATE or GONOSUMDB",
+		"%s is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB",
 		[input.request.module],
 	)
 }

@@ -4,7 +4,7 @@ test_sumdb_lookup_of_private_module_denied_with_hint if {
 	result := decide(sumdb_input("lookup", "corp.example.com/secret", "v1.0.0"))
 	result.allow == false
 	result.route == "private"
-	result.reasons == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add it to GOPRIVATE or GONOSUMDB"]
+	result.reasons == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB"]
 }
 
 test_sumdb_lookup_of_private_module_denied_even_for_allowed_group if {

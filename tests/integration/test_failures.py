@@ -310,10 +310,12 @@ def test_readiness_reports_what_is_down(
     postgres: ThrowawayPostgres, upstream: UpstreamServer
 ) -> None:
     dead_opa = f"http://127.0.0.1:{free_port()}"
-    with TestClient(build_app(settings(postgres.dsn(), dead_opa, (upstream.url,)))) as client:
+    dead_private = f"http://127.0.0.1:{free_port()}"
+    app = build_app(settings(postgres.dsn(), dead_opa, (upstream.url,), (dead_private,)))
+    with TestClient(app) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.text == "policy engine not healthy\n"
+    assert response.text == "policy engine not healthy\nno private upstream reachable\n"
 
 
 class _BuggyIdentifier:

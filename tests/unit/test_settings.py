@@ -42,6 +42,15 @@ def test_env_overrides_file_and_lists_are_comma_separated(tmp_path: Path) -> Non
         ),
         ('[tls]\nplain_http = true\ncert_file = "x.pem"\n', {}, "contradicts"),
         ("this is = = not toml", {}, "is not valid TOML"),
+        ("", {"MODGATE_SERVER_PROT": "1"}, "unknown setting(s) in the environment"),
+        ("[server]\nport = 8443.5\n", {}, "expected a whole number"),
+        ("[upstream]\nconnect_timeout_s = 0\n", {}, "connect_timeout_s: 0.0 must be positive"),
+        ("[policy]\nretries = -1\n", {}, "policy.retries: -1 must not be negative"),
+        (
+            '[server]\nhost = "0.0.0.0"\n[tls]\nplain_http = true\n',
+            {},
+            "only on a loopback address",
+        ),
     ],
 )
 def test_bad_settings_are_refused_naming_the_key(
