@@ -34,7 +34,14 @@ from starlette.routing import Route
 from .audit.database import open_engine
 from .audit.tokens import SqlTokenStore
 from .audit.writer import AuditWriter
-from .errors import AuditError, GatewayError, IdentityError, PrivateLeakError, UpstreamError
+from .errors import (
+    AuditError,
+    GatewayError,
+    IdentityError,
+    MethodNotAllowedError,
+    PrivateLeakError,
+    UpstreamError,
+)
 from .goproxy import semver
 from .goproxy.paths import check_path_major
 from .goproxy.requests import (
@@ -204,6 +211,8 @@ async def _denied(gw: Gateway, trail: RequestTrail) -> Response:
 
 
 async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response:
+    if request.method != "GET":  # Starlette adds HEAD to GET routes; the protocol is GET only
+        raise MethodNotAllowedError(f"{request.method} is not part of the module proxy protocol")
     target, upstream_path = gw.route(trail.path)
     trail.target = target
     trail.identity = await identify(request.headers.get("authorization"), gw.identifiers)

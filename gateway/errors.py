@@ -2,7 +2,8 @@
 
     GatewayError
     ├── BadRequestError          400  the request is not a GOPROXY/sumdb request we accept
-    │   └── MalformedPathError        a module path or version fails x/mod's rules
+    │   ├── MalformedPathError        a module path or version fails x/mod's rules
+    │   └── MethodNotAllowedError 405 anything but GET (the protocol is GET only)
     ├── NotFoundError            404  no such endpoint or checksum database
     ├── IdentityError            401  credentials were presented and are wrong
     │   └── IdentityUnavailableError 503  the token store could not be read
@@ -38,6 +39,11 @@ class BadRequestError(GatewayError):
 
 class MalformedPathError(BadRequestError):
     code = "malformed_path"
+
+
+class MethodNotAllowedError(BadRequestError):
+    status = 405
+    code = "method_not_allowed"
 
 
 class NotFoundError(GatewayError):

@@ -291,3 +291,13 @@ def test_revoked_token_is_refused(client: httpx.Client, postgres: ThrowawayPostg
 def test_health_and_readiness_need_no_credentials(client: httpx.Client) -> None:
     assert client.get("/healthz").text == "ok\n"
     assert client.get("/readyz").text == "ready\n"
+
+
+def test_only_get_is_part_of_the_protocol(
+    client: httpx.Client, tokens: Tokens, public_upstream: UpstreamServer
+) -> None:
+    before = len(public_upstream.paths())
+    response = client.head("/example.com/hello/@v/v1.0.0.zip", headers=bearer(tokens.alice))
+    assert response.status_code == 405
+    assert client.post("/example.com/hello/@v/list").status_code == 405
+    assert len(public_upstream.paths()) == before
