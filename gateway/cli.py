@@ -51,17 +51,33 @@ def _with_tokens(
     return asyncio.run(run())
 
 
+def _check_bundled_policies(settings: Settings) -> None:
+    """The OPA binary exists and the policies compile: else one clear line, not a traceback."""
+    binary = find_opa(settings.policy.opa_binary)
+    policies = settings.policy.policies_dir
+    if not Path(policies).is_dir():
+        raise ConfigError(
+            f"config key policy.policies_dir: no such directory {policies!r} "
+            f"(relative to {Path.cwd()})"
+        )
+    done = subprocess.run(
+        [str(binary), "check", "--ignore", "*_test.rego", policies],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        first = (done.stderr or done.stdout).strip().splitlines()[:3]
+        raise ConfigError(f"policies in {policies} do not compile: {' | '.join(first)}")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve  # uvicorn is only needed here
 
     settings = for_serving(_settings(args))
     if not settings.policy.opa_url:  # check what the supervised OPA needs before binding
-        find_opa(settings.policy.opa_binary)
-        if not Path(settings.policy.policies_dir).is_dir():
-            raise ConfigError(
-                f"config key policy.policies_dir: no such directory "
-                f"{settings.policy.policies_dir!r} (relative to {Path.cwd()})"
-            )
+        _check_bundled_policies(settings)
     if settings.audit.migrate_on_start:
         migrate.upgrade(settings.audit.database_url)
     serve(settings)

@@ -114,3 +114,29 @@ async def test_supervised_opa_is_stopped_when_the_gateway_stops() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientError):
             await session.get(f"{url}/health")
+
+
+def test_serve_refuses_to_start_on_policies_that_do_not_compile(tmp_path: Path) -> None:
+    broken = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", broken)
+    (broken / "modgate" / "decision.rego").write_text("package modgate\n\nallow if {\n")
+    env = {
+        **os.environ,
+        "GOPROXY": "https://mirror.example",
+        "MODGATE_TLS_PLAIN_HTTP": "true",
+        "MODGATE_POLICY_POLICIES_DIR": str(broken),
+        "MODGATE_POLICY_OPA_BINARY": str(find_opa()),
+        "MODGATE_AUDIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/audit.db",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "do not compile" in done.stderr and "decision.rego:3" in done.stderr
+    assert not (tmp_path / "audit.db").exists()
