@@ -138,5 +138,5 @@ def test_serve_refuses_to_start_on_policies_that_do_not_compile(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 2
-    assert "do not compile" in done.stderr and "decision.rego:3" in done.stderr
+    assert "do not compile" in done.stderr and "decision.rego:4: rego_parse_error" in done.stderr
     assert not (tmp_path / "audit.db").exists()
