@@ -1,0 +1,89 @@
+"""Micro-benchmark: one policy decision through opa-python-client's AsyncOpaClient (what
+modgate uses) against a raw aiohttp POST on a shared session, both to the same real OPA
+server on the bundled policies. Prints µs per decision and the ratio to the raw baseline.
+
+    .venv/bin/python bench/decision_bench.py [--rounds 3] [--decisions 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gateway.policy.decision import decision_from_reply  # noqa: E402
+from gateway.policy.opa import OpaPolicyEngine  # noqa: E402
+from tests.support.opa import OpaServer  # noqa: E402
+
+INPUT = {
+    "shape": 1,
+    "request": {
+        "id": "bench",
+        "kind": "zip",
+        "module": "example.com/hello",
+        "version": "v1.0.0",
+        "version_is_query": False,
+        "resolved": False,
+        "major": "v1",
+        "sumdb": None,
+    },
+    "identity": {
+        "authenticated": True,
+        "subject": "alice",
+        "groups": ["developers"],
+        "method": "token",
+    },
+    "client": {"address": "127.0.0.1"},
+    "time": {"rfc3339": "2026-11-25T19:00:00Z", "unix_ns": 0},
+}
+
+
+async def per_decision_us(decide: object, count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        await decide()  # type: ignore[operator]
+    return (time.perf_counter() - start) / count * 1e6
+
+
+async def main(rounds: int, count: int) -> None:
+    with OpaServer(REPO / "policies") as opa:
+        async with (
+            OpaPolicyEngine(opa.url, "modgate/decision", 5, 0) as engine,
+            aiohttp.ClientSession() as session,
+        ):
+            url = f"{opa.url}/v1/data/modgate/decision"
+
+            async def raw() -> None:
+                async with session.post(url, json={"input": INPUT}) as response:
+                    decision_from_reply(await response.json())
+
+            async def client() -> None:
+                await engine.decide(INPUT)
+
+            await per_decision_us(raw, 200)  # warm up both paths
+            await per_decision_us(client, 200)
+            results: dict[str, list[float]] = {"raw aiohttp POST": [], "AsyncOpaClient": []}
+            for _ in range(rounds):
+                results["raw aiohttp POST"].append(await per_decision_us(raw, count))
+                results["AsyncOpaClient"].append(await per_decision_us(client, count))
+    base = statistics.median(results["raw aiohttp POST"])
+    print(f"{'path':<20} {'µs/decision (median of ' + str(rounds) + ')':>28} {'ratio':>7}")
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(f"{name:<20} {median:>28.0f} {median / base:>7.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--decisions", type=int, default=2000)
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.decisions))
