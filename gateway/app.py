@@ -32,6 +32,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .audit.database import open_engine
+from .audit.sink import open_sink
 from .audit.tokens import SqlTokenStore
 from .audit.writer import AuditWriter
 from .errors import (
@@ -286,7 +287,8 @@ def build_app(settings: Settings) -> Starlette:
         async with AsyncExitStack() as stack:
             engine = open_engine(settings.audit.database_url)
             stack.push_async_callback(engine.dispose)
-            writer = await stack.enter_async_context(AuditWriter(engine))
+            sink = open_sink(settings.audit.database_url, engine)
+            writer = await stack.enter_async_context(AuditWriter(sink))
             opa_url = settings.policy.opa_url
             if not opa_url:
                 binary = find_opa(settings.policy.opa_binary)

@@ -28,7 +28,6 @@ def open_engine(url: str) -> AsyncEngine:
         url,
         pool_size=10,
         max_overflow=10,
-        pool_pre_ping=True,
         pool_timeout=CONNECT_TIMEOUT_S,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": CONNECT_TIMEOUT_S},
     )

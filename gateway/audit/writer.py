@@ -11,64 +11,25 @@ is served whose decision is not durable.
 
 import asyncio
 import contextlib
-import json
 import logging
-from dataclasses import asdict
-
-from sqlalchemy import bindparam, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..errors import AuditError
-from .models import audit_records
 from .records import Completion, DecisionRecord
+from .sink import AuditSink
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 200
-
-_complete_stmt = (
-    update(audit_records)
-    .where(audit_records.c.request_id == bindparam("rid"))
-    .values(
-        status=bindparam("status"),
-        bytes=bindparam("bytes"),
-        sha256=bindparam("sha256"),
-        duration_ms=bindparam("duration_ms"),
-        completed_at=bindparam("completed_at"),
-        upstream=bindparam("upstream_used"),
-        error_code=bindparam("error"),
-    )
-)
-
-
-def _decision_row(record: DecisionRecord) -> dict[str, object]:
-    row = asdict(record)
-    row["groups"] = json.dumps(list(record.groups))
-    row["reasons"] = json.dumps(list(record.reasons))
-    return row
-
-
-def _completion_row(completion: Completion) -> dict[str, object]:
-    return {
-        "rid": completion.request_id,
-        "status": completion.status,
-        "bytes": completion.bytes,
-        "sha256": completion.sha256,
-        "duration_ms": completion.duration_ms,
-        "completed_at": completion.completed_at,
-        "upstream_used": completion.upstream,
-        "error": completion.error_code,
-    }
 
 
 _Item = tuple[DecisionRecord | Completion, "asyncio.Future[None]"]
 
 
 class AuditWriter:
-    """Writes audit rows in grouped transactions. Use as ``async with AuditWriter(engine)``."""
+    """Writes audit rows in grouped transactions. Use as ``async with AuditWriter(sink)``."""
 
-    def __init__(self, engine: AsyncEngine, max_batch_rows: int = MAX_BATCH_ROWS) -> None:
-        self._engine = engine
+    def __init__(self, sink: AuditSink, max_batch_rows: int = MAX_BATCH_ROWS) -> None:
+        self._sink = sink
         self._max_batch_rows = max_batch_rows
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -85,6 +46,7 @@ class AuditWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._sink.close()
 
     async def _submit(self, item: DecisionRecord | Completion) -> None:
         if self._task is None or self._task.done():
@@ -124,14 +86,10 @@ class AuditWriter:
                     future.set_exception(error)
 
     async def _write(self, batch: list[_Item]) -> AuditError | None:
-        decisions = [_decision_row(i) for i, _ in batch if isinstance(i, DecisionRecord)]
-        completions = [_completion_row(i) for i, _ in batch if isinstance(i, Completion)]
+        decisions = [item for item, _ in batch if isinstance(item, DecisionRecord)]
+        completions = [item for item, _ in batch if isinstance(item, Completion)]
         try:
-            async with self._engine.begin() as conn:
-                if decisions:
-                    await conn.execute(audit_records.insert(), decisions)
-                if completions:
-                    await conn.execute(_complete_stmt, completions)
+            await self._sink.write(decisions, completions)
         except Exception as exc:  # whatever the driver raises, the rows are not durable
             log.error("audit write of %d rows failed: %s", len(batch), exc)
             return AuditError("audit store unavailable: request refused (fail closed)")

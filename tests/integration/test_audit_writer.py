@@ -17,6 +17,7 @@ from gateway.audit import migrate
 from gateway.audit.database import open_engine
 from gateway.audit.models import audit_records
 from gateway.audit.records import Completion, DecisionRecord
+from gateway.audit.sink import AsyncpgSink, AuditSink, SqlAlchemySink
 from gateway.audit.writer import AuditWriter
 from gateway.errors import AuditError
 from tests.support.postgres import ThrowawayPostgres
@@ -44,17 +45,19 @@ def decision(request_id: str) -> DecisionRecord:
     )
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def engine(
+@pytest.fixture(params=["postgresql-asyncpg", "postgresql-sqlalchemy", "sqlite-sqlalchemy"])
+async def store(
     request: pytest.FixtureRequest, postgres: ThrowawayPostgres, tmp_path: Path
-) -> AsyncIterator[AsyncEngine]:
-    url = (
-        postgres.dsn() if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/a.db"
-    )
-    if request.param == "sqlite":
+) -> AsyncIterator[tuple[AsyncEngine, AuditSink]]:
+    """Every sink implementation, each over the schema Alembic builds."""
+    if request.param.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path}/a.db"
         await asyncio.to_thread(migrate.upgrade, url)
+    else:
+        url = postgres.dsn()
     engine = open_engine(url)
-    yield engine
+    sink = AsyncpgSink(url) if request.param.endswith("asyncpg") else SqlAlchemySink(engine)
+    yield engine, sink
     await engine.dispose()
 
 
@@ -67,9 +70,12 @@ async def rows(engine: AsyncEngine, request_ids: list[str]) -> list[dict[str, ob
 
 
 @pytest.mark.postgres
-async def test_recorded_decision_is_committed_when_record_returns(engine: AsyncEngine) -> None:
+async def test_recorded_decision_is_committed_when_record_returns(
+    store: tuple[AsyncEngine, AuditSink],
+) -> None:
+    engine, sink = store
     rid = uuid4().hex
-    async with AuditWriter(engine) as writer:
+    async with AuditWriter(sink) as writer:
         await writer.record(decision(rid))
         stored = await rows(engine, [rid])
     assert len(stored) == 1 and stored[0]["decision"] == "allow"
@@ -77,10 +83,13 @@ async def test_recorded_decision_is_committed_when_record_returns(engine: AsyncE
 
 
 @pytest.mark.postgres
-async def test_completion_fills_in_status_bytes_and_hash(engine: AsyncEngine) -> None:
+async def test_completion_fills_in_status_bytes_and_hash(
+    store: tuple[AsyncEngine, AuditSink],
+) -> None:
+    engine, sink = store
     rid = uuid4().hex
     digest = hashlib.sha256(b"zip bytes").hexdigest()
-    async with AuditWriter(engine) as writer:
+    async with AuditWriter(sink) as writer:
         await writer.record(decision(rid))
         writer.complete_later(
             Completion(rid, 200, 9, digest, 1.5, datetime.now(UTC), upstream="http://u")
@@ -92,10 +101,11 @@ async def test_completion_fills_in_status_bytes_and_hash(engine: AsyncEngine) ->
 
 @pytest.mark.postgres
 async def test_concurrent_records_share_transactions_and_all_become_durable(
-    engine: AsyncEngine,
+    store: tuple[AsyncEngine, AuditSink],
 ) -> None:
+    engine, sink = store
     ids = [uuid4().hex for _ in range(200)]
-    async with AuditWriter(engine) as writer:
+    async with AuditWriter(sink) as writer:
         await asyncio.gather(*(writer.record(decision(rid)) for rid in ids))
     async with engine.connect() as conn:
         count = await conn.scalar(
@@ -108,10 +118,11 @@ async def test_concurrent_records_share_transactions_and_all_become_durable(
 
 @pytest.mark.postgres
 async def test_a_failed_write_is_an_audit_error_for_every_caller_in_it(
-    engine: AsyncEngine,
+    store: tuple[AsyncEngine, AuditSink],
 ) -> None:
+    _, sink = store
     rid = uuid4().hex
-    async with AuditWriter(engine) as writer:
+    async with AuditWriter(sink) as writer:
         await writer.record(decision(rid))
         with pytest.raises(AuditError):  # the same request id twice: the insert fails
             await writer.record(decision(rid))
