@@ -141,7 +141,7 @@ def _passed_headers(trail: RequestTrail, reply: UpstreamReply) -> dict[str, str]
 
 def _buffered(gw: Gateway, trail: RequestTrail, reply: UpstreamReply) -> Response:
     body = reply.body or b""
-    trail.complete(gw.audit, reply.status, len(body), hashlib.sha256(body))
+    trail.complete(gw.audit, reply.status, len(body), hashlib.sha256(body).hexdigest())
     headers = _passed_headers(trail, reply)
     media_type = headers.pop("Content-Type", None)
     return Response(body, status_code=reply.status, headers=headers, media_type=media_type)
@@ -168,7 +168,7 @@ def _streamed(gw: Gateway, trail: RequestTrail, reply: UpstreamReply) -> Respons
             raise
         finally:
             reply.close()
-            trail.complete(gw.audit, 200, size, digest, error)
+            trail.complete(gw.audit, 200, size, digest.hexdigest(), error)
 
     headers = _passed_headers(trail, reply)
     headers.setdefault("Content-Type", "application/zip")
@@ -199,7 +199,7 @@ async def _refusal(
             log.error("refusal %s not audited: %s", trail.request_id, exc.reason)
     response = text_response(status, lines, trail.request_id, challenge=challenge)
     body = text_body(lines)
-    trail.complete(gw.audit, status, len(body), hashlib.sha256(body), code)
+    trail.complete(gw.audit, status, len(body), hashlib.sha256(body).hexdigest(), code)
     return response
 
 

@@ -5,7 +5,6 @@ the decision record (durable, awaited) and the completion (queued) from it, so t
 endpoint never assembles audit rows by hand.
 """
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,7 +79,7 @@ class RequestTrail:
         writer: AuditWriter,
         status: int,
         size: int,
-        sha256: "hashlib._Hash",
+        sha256_hex: str,
         error_code: str | None = None,
     ) -> None:
         writer.complete_later(
@@ -88,7 +87,7 @@ class RequestTrail:
                 request_id=self.request_id,
                 status=status,
                 bytes=size,
-                sha256=sha256.hexdigest(),
+                sha256=sha256_hex,
                 duration_ms=(time.perf_counter() - self.started) * 1000,
                 completed_at=datetime.now(UTC),
                 upstream=self.upstream,
