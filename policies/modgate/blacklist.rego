@@ -18,27 +18,45 @@ blacklist_entries := data.modgate.blacklist
 
 # The rule names differ from the data keys (blacklist, blacklist_kinds): rules
 # and data share the data.modgate namespace and must not collide.
-default blacklist_applied_kinds := {"info", "zip", "latest"}
+blacklist_applied_kinds := {kind | some kind in _blacklist_kinds}
 
-blacklist_applied_kinds := {kind | some kind in data.modgate.blacklist_kinds} if {
-	is_array(data.modgate.blacklist_kinds)
-}
+# The kinds as read on the hot path: the list from the data, or the default
+# when the key is missing. A blacklist_kinds that is not a list of known kinds
+# denies every request for a module that has blacklist entries (data_valid),
+# so what the blacklist would make of it never matters.
+_blacklist_kinds := data.modgate.blacklist_kinds if {
+	_has_blacklist_kinds_data
+} else := ["info", "zip", "latest"]
+
+# The entries about the requested module, found once per decision (a module
+# request or a sumdb lookup; none for requests that name no module). Only
+# these can affect the decision, so only these are checked in full on the
+# hot path (policy_data.rego).
+requested_blacklist_entries := [entry |
+	some entry in data.modgate.blacklist
+	entry.module == input.request.module
+]
 
 # The blacklist is checked whenever the version is canonical. A revision query
 # (version_is_query: true, e.g. "master") is not: it names no version yet, and
 # the gateway asks again with the resolved canonical version (resolved: true).
 # A "query" that already is a canonical version is checked right away, so a
 # mistaken version_is_query flag cannot skip the blacklist.
-_blacklist_applies if {
-	input.request.kind in blacklist_applied_kinds
-	input.request.kind in module_kinds
-	canonical_version(input.request.version)
+#
+# blacklisted: the requested version is blocked. The decision denies on this
+# rule, not on the messages below, so a message that could not be built never
+# turns a denial into an allow (reasons then falls back to its default).
+blacklisted if {
+	some entry in requested_blacklist_entries # usually none: cheapest test first
+	input.request.kind in module_kinds # never a checksum database lookup
+	input.request.kind in _blacklist_kinds
+	request_version_canonical
+	blacklist_entry_matches(entry, input.request.version)
 }
 
 blacklist_denials contains msg if {
-	_blacklist_applies
-	some entry in blacklist_entries
-	entry.module == input.request.module
+	blacklisted
+	some entry in requested_blacklist_entries
 	blacklist_entry_matches(entry, input.request.version)
 	msg := _blacklist_reason(entry)
 }

@@ -10,24 +10,39 @@ package modgate
 # title: decision
 # description: |
 #   The only document the gateway reads (POST /v1/data/modgate/decision).
-#   Always defined, for any input: every field has a default.
+#   Always defined, for any input: every field has a default or an else.
 # entrypoint: true
 decision := {
-	"allow": allow,
+	"allow": true,
+	"reasons": [],
+	"route": route,
+	"revision": policy_revision,
+} if {
+	allow
+} else := {
+	"allow": false,
 	"reasons": reasons,
 	"route": route,
 	"revision": policy_revision,
 }
 
 # Fail closed: allow is true only when the input and the policy data were
-# proven well-formed AND no rule produced a denial. Undefined means false.
+# proven well-formed AND no access rule denies. Undefined means false.
+#
+# This is the hot path, evaluated on every request: input_valid and data_valid
+# are the cheap per-decision checks (input.rego, policy_data.rego), and the
+# access rules are plain conditions. Denial messages (sprintf) are built only
+# for the reasons of a denied request, and a denial never depends on its
+# message being buildable.
 default allow := false
 
 allow if {
 	input_valid
 	data_valid
 	authenticated
-	count(access_denials) == 0
+	not private_denied
+	not sumdb_denied
+	not blacklisted
 }
 
 authenticated if {
@@ -42,12 +57,21 @@ authentication_reason := "authentication required: send a token (Authorization: 
 # Reasons explain a denial, most basic problem first: a malformed input or
 # policy data, then a missing identity, then the access rules. Empty when
 # allowed. The default covers anything unforeseen, so a denial always says so.
+#
+# A malformed input or policy data is explained by input_errors and
+# data_errors, the thorough (slow) explanations, which are evaluated only
+# here. When the data denied the request, every problem in the data is
+# listed, also those that alone would not have denied it (policy_data.rego).
 default reasons := ["denied by policy default: no rule could decide this request"]
 
 reasons := [] if {
 	allow
 } else := _printable(input_errors | data_errors) if {
+	not data_valid
 	count(input_errors | data_errors) > 0
+} else := _printable(input_errors) if {
+	not input_valid
+	count(input_errors) > 0
 } else := ["malformed policy input: rejected"] if {
 	not input_valid
 } else := ["malformed policy data: rejected"] if {
@@ -64,13 +88,13 @@ default route := "public"
 
 route := "private" if private_module
 
-# revision: the policy data revision compliance bumps with every change.
-default policy_revision := "unknown"
-
-policy_revision := data.modgate.revision if {
-	is_string(data.modgate.revision)
-	data.modgate.revision != ""
-}
+# revision: the policy data revision compliance bumps with every change,
+# "unknown" when it is missing or not a non-empty string.
+policy_revision := revision if {
+	revision := data.modgate.revision
+	is_string(revision)
+	revision != ""
+} else := "unknown"
 
 # The go command prints each reason on its own line after "blocked by policy: ",
 # so a reason must be one line: control characters (newlines in a group name,

@@ -4,15 +4,14 @@ package modgate
 #
 # Fail-closed design: a wrong-typed or missing field makes builtins and
 # comparisons undefined, and a policy shaped like `allow if count(reasons) == 0`
-# would then allow. So every check here is a POSITIVE rule that must be proven:
-# when it is not (false OR undefined), `not check` holds and an error is
-# reported. input_valid also requires every check directly, so even a gap in
-# the error messages can never turn into an allow.
+# would then allow. So input_valid is a POSITIVE rule that must be proven:
+# when it is not (false OR undefined), the decision denies. input_errors only
+# explains a rejection; it is never needed to reject.
 #
-# Trap: `not f(input.x)` is UNDEFINED, not true, when input.x is missing (the
-# reference is evaluated outside the negation). Negations here therefore read
-# possibly-missing fields through object.get with a default, or negate a rule
-# (`not check`), which is true whenever the rule is undefined.
+# The gateway checks module paths and versions with the go command's rules
+# before it asks, so these checks are a second line: types, the structure
+# of the request, and what protects the private routing (the first path
+# element).
 
 request_kinds := {"list", "info", "mod", "zip", "latest", "sumdb"}
 
@@ -23,34 +22,116 @@ sumdb_kinds := {"supported", "lookup", "tile"}
 
 default input_valid := false
 
+# input_valid is the hot path: it runs on every decision, so it is a list of
+# plain positive checks (no sprintf, no generic field tables, few rules) that
+# stops at the first failure. It must accept exactly the inputs for which
+# input_errors is empty; the tests check both on every input they use.
 input_valid if {
-	_input_is_object
-	_shape_ok
-	_sections_ok
-	_fields_ok
-	_kind_ok
-	_groups_ok
-	_request_consistent
-	count(input_errors) == 0
+	input.shape == 1 # also proves that input is an object
+	_request_fits # also proves that request is an object
+	is_string(object.get(input.request, "id", ""))
+	type_name(object.get(input.request, "major", null)) in {"string", "null"}
+	is_boolean(input.identity.authenticated) # also proves that identity is an object
+	is_array(input.identity.groups)
+	every group in input.identity.groups {
+		is_string(group)
+	}
+	type_name(object.get(input.identity, "subject", null)) in {"string", "null"}
+	is_string(object.get(input.identity, "method", ""))
+}
+
+# _request_fits: one clause per way a request may look. Each compares every
+# field it needs against a value or passes it to a type-checking builtin, so a
+# missing or wrong-typed field fails the clause. A module request carries no
+# checksum database details (sumdb absent or null).
+
+# A canonical version: .info, .mod, .zip, and @latest once resolved.
+_request_fits if {
+	input.request.kind in {"info", "mod", "zip", "latest"}
+	valid_module_path(input.request.module)
+	object.get(input.request, "sumdb", null) == null
+	input.request.version_is_query == false
+	is_boolean(input.request.resolved)
+	request_version_canonical
+}
+
+# .list, and the first @latest ask before any upstream answered: no version.
+_request_fits if {
+	input.request.kind in {"list", "latest"}
+	valid_module_path(input.request.module)
+	object.get(input.request, "sumdb", null) == null
+	input.request.version == null
+	input.request.version_is_query == false
+	input.request.resolved == false
+}
+
+# Only an .info request may carry a revision query; the gateway resolves it and
+# asks again (resolved: true) about the canonical version.
+_request_fits if {
+	input.request.kind == "info"
+	valid_module_path(input.request.module)
+	object.get(input.request, "sumdb", null) == null
+	input.request.version_is_query == true
+	input.request.resolved == false
+	version_query_ok(input.request.version)
+}
+
+_request_fits if {
+	input.request.kind == "sumdb"
+	input.request.sumdb.kind == "lookup" # also proves that sumdb is an object
+	is_string(input.request.sumdb.database)
+	valid_module_path(input.request.module)
+	input.request.version_is_query == false
+	is_boolean(input.request.resolved)
+	request_version_canonical
+}
+
+_request_fits if {
+	input.request.kind == "sumdb"
+	input.request.sumdb.kind in {"supported", "tile"}
+	is_string(input.request.sumdb.database)
+	input.request.module == null
+	input.request.version == null
+	input.request.version_is_query == false
+	input.request.resolved == false
+}
+
+# Derived once per decision; the blacklist reads it too. The body of
+# canonical_version (versions.rego), inlined: this runs on every decision.
+request_version_canonical if {
+	is_string(input.request.version)
+	startswith(input.request.version, "v")
+	semver.is_valid(trim_suffix(trim_prefix(input.request.version, "v"), "+incompatible"))
 }
 
 # valid_module_path: non-empty elements separated by single slashes, no white
-# space or control characters, and a lower-case first element (the go command
-# rejects upper case there; an upper-case host would otherwise dodge the
-# private patterns and be routed public).
+# space or control characters, and a first element made only of lower-case
+# ASCII letters, digits, dots and dashes, as the go command requires (an
+# upper-case or otherwise odd host would dodge the private patterns and be
+# routed public). One cached regular expression is the cheapest way to check
+# all of it: string builtins cannot find control characters.
 valid_module_path(path) if {
 	is_string(path)
-	regex.match(`^[^/\s\x00-\x1f\x7f]+(/[^/\s\x00-\x1f\x7f]+)*$`, path)
-	first := split(path, "/")[0]
-	first == lower(first)
+	regex.match(`^[a-z0-9.\-]+(/[^/\s\x00-\x1f\x7f]+)*$`, path)
 }
 
 # version_query_ok: a revision query such as "master" or a commit hash.
 version_query_ok(query) if {
 	is_string(query)
-	regex.match(`^[^\s\x00-\x1f\x7f]+$`, query)
 	count(query) <= 256
+	regex.match(`^[^\s\x00-\x1f\x7f]+$`, query)
 }
+
+# --- error messages ------------------------------------------------------------
+#
+# Everything below explains a rejected input. It is evaluated only when a
+# decision is denied (decision.rego reads input_errors only then), so it may
+# be slow and thorough.
+#
+# Trap: `not f(input.x)` is UNDEFINED, not true, when input.x is missing (the
+# reference is evaluated outside the negation). Negations here therefore read
+# possibly-missing fields through object.get with a default, or negate a rule
+# (`not check`), which is true whenever the rule is undefined.
 
 # --- the input and its sections ----------------------------------------------
 
@@ -158,73 +239,7 @@ _types_ok if {
 
 _sumdb := object.get(input.request, "sumdb", null)
 
-_request_consistent if {
-	input.request.kind in module_kinds
-	_sumdb == null
-	valid_module_path(input.request.module)
-	_query_flags_ok
-	_version_fits_kind
-}
-
-_request_consistent if {
-	input.request.kind == "sumdb"
-	_sumdb_fits
-}
-
-_query_flags_ok if input.request.version_is_query == false
-
-# Only an .info request may carry a revision query; the gateway resolves it and
-# asks again (resolved: true) about the canonical version.
-_query_flags_ok if {
-	input.request.version_is_query == true
-	input.request.kind == "info"
-	input.request.resolved == false
-}
-
-_version_fits_kind if {
-	input.request.kind == "list"
-	input.request.version == null
-	input.request.resolved == false
-}
-
-# The first @latest request, before any upstream answered.
-_version_fits_kind if {
-	input.request.kind == "latest"
-	input.request.version == null
-	input.request.resolved == false
-}
-
-_version_fits_kind if {
-	input.request.kind in {"info", "mod", "zip", "latest"}
-	input.request.version_is_query == false
-	canonical_version(input.request.version)
-}
-
-_version_fits_kind if {
-	input.request.kind == "info"
-	input.request.version_is_query == true
-	version_query_ok(input.request.version)
-}
-
-_sumdb_fits if {
-	is_object(_sumdb)
-	is_string(_sumdb.database)
-	_sumdb.kind == "lookup"
-	valid_module_path(input.request.module)
-	canonical_version(input.request.version)
-	input.request.version_is_query == false
-}
-
-_sumdb_fits if {
-	is_object(_sumdb)
-	is_string(_sumdb.database)
-	_sumdb.kind in {"supported", "tile"}
-	input.request.module == null
-	input.request.version == null
-	input.request.version_is_query == false
-}
-
-# Human-readable explanations of why _request_consistent failed.
+# Human-readable explanations of why _request_fits failed.
 _problems contains msg if {
 	input.request.kind in module_kinds
 	input.request.module == null
@@ -330,9 +345,12 @@ input_errors contains concat("", ["malformed policy input: ", problem]) if {
 	some problem in _problems
 }
 
+# A catch-all, should the explanations above ever miss a rejected input.
 input_errors contains "malformed policy input: request fields do not fit together" if {
+	not input_valid
+	_shape_ok
 	_types_ok
-	not _request_consistent
+	_groups_ok
 	count(_problems) == 0
 }
 

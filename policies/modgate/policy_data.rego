@@ -3,20 +3,54 @@ package modgate
 # Validation of the policy data that compliance edits (policies/data.json,
 # loaded at data.modgate). A typo there must not silently open the gateway:
 # a misspelled "patterns" would route private paths to the public upstream,
-# an entry without versions would match nothing. So malformed data denies
-# every request with a "malformed policy data: ..." reason until it is fixed,
-# and `opa test policies/` fails on the shipped data (policy_data_test.rego).
+# a misspelled "module" would make a blacklist entry match nothing.
+#
+# The checks come in two tiers:
+#
+# - data_valid runs on EVERY decision and denies it when it fails. It holds
+#   the checks whose failure could make a request allowed, or routed public,
+#   that the data meant to deny or route private: the structure and types of
+#   private, of blacklist and of blacklist_kinds; GOPRIVATE patterns that OPA
+#   would match more narrowly than the go command; and, for the blacklist
+#   entries of the requested module only, everything about the entry. So a
+#   broken entry for example.com/x denies every request for example.com/x,
+#   and requests for other modules (which it cannot affect) go on being
+#   decided. These checks use no regular expression and no sprintf.
+#
+# - data_errors lists EVERY problem, the above and the rest: the shape of the
+#   entries' module paths and the pattern syntax the go command would read the
+#   same way as OPA, which cannot open anything (see each rule). It is too
+#   slow to run per decision; `opa test` fails on the shipped data when it is
+#   not empty (policy_data_test.rego), and operators query it before rolling
+#   out (`modgate policy check`, or POST /v1/data/modgate/data_errors).
 #
 # Keys are optional unless noted; "revision" is never an error (a missing or
 # non-string revision reads "unknown").
 
 default data_valid := false
 
+# The first body is the common case, both private and blacklist present: the
+# present-data bodies of _private_data_ok and _blacklist_data_ok below, copied
+# here to save two rule evaluations per decision. The else body covers missing
+# keys. The tests check that data_valid always equals the two rules.
 data_valid if {
+	count(data.modgate.private) == 2
+	is_array(data.modgate.private.patterns) # also proves that private is an object
+	is_array(data.modgate.private.groups)
+	every pattern in data.modgate.private.patterns {
+		private_pattern_routes_like_go(pattern)
+	}
+	is_array(data.modgate.blacklist)
+	every entry in data.modgate.blacklist {
+		is_string(entry.module) # also proves that entry is an object
+	}
+	every entry in requested_blacklist_entries {
+		_blacklist_kinds_data_ok
+		blacklist_entry_fields_ok(entry)
+	}
+} else if {
 	_private_data_ok
 	_blacklist_data_ok
-	_blacklist_kinds_data_ok
-	count(data_errors) == 0
 }
 
 # type_name is defined for every value, even false or null, and undefined only
@@ -31,29 +65,59 @@ _has_blacklist_kinds_data if type_name(data.modgate.blacklist_kinds)
 
 _private_keys := {"patterns", "groups"}
 
-_private_data_ok if not _has_private_data
-
+# Per decision: an object with exactly the keys patterns and groups (count 2
+# and both lists present), and patterns that route as the go command would.
+# A misspelt "patterns" would make nothing private. The groups only need to
+# be a list: a group that is not a string matches no caller (fewer allowed,
+# never more) and is reported by data_errors.
 _private_data_ok if {
-	is_object(data.modgate.private)
-	object.keys(data.modgate.private) == _private_keys
-	is_array(data.modgate.private.patterns)
+	count(data.modgate.private) == 2
+	is_array(data.modgate.private.patterns) # also proves that private is an object
+	is_array(data.modgate.private.groups)
 	every pattern in data.modgate.private.patterns {
-		private_pattern_ok(pattern)
+		private_pattern_routes_like_go(pattern)
 	}
-	_string_list(data.modgate.private.groups)
+} else if {
+	not _has_private_data
 }
 
-# Patterns use the glob syntax GOPRIVATE shares with path.Match: "*", "?" and
-# "[...]" classes. Anything where OPA's glob and the go command could disagree
-# ("**", "{a,b}", negated classes, escapes, commas, empty elements) is
-# rejected, as is a pattern OPA cannot compile.
-private_pattern_ok(pattern) if {
+# private_pattern_routes_like_go: the per-decision check of a pattern. It
+# rejects what would make OPA match FEWER module paths than the go command
+# matches with the same GOPRIVATE, i.e. route public what developers treat as
+# private:
+#
+# - a comma: GOPRIVATE splits "a,b" into two patterns, OPA's glob would look
+#   for a literal comma and match nothing;
+# - "[^...]" and "[!...]": the go command negates with "^" and reads "!" as a
+#   character, OPA's glob the other way round;
+# - a pattern OPA cannot compile (glob.match is then undefined and the pattern
+#   matches nothing), such as "[]x]", which the go command accepts.
+#
+# The compile check compiles the very glob private_module matches with
+# (private_glob), so it also lands in OPA's compiled-glob cache.
+private_pattern_routes_like_go(pattern) if {
 	is_string(pattern)
-	regex.match(`^[A-Za-z0-9._~*?\[\]\-]+(/[A-Za-z0-9._~*?\[\]\-]+)*/?$`, pattern)
-	not contains(pattern, "**")
+	not contains(pattern, ",")
 	not contains(pattern, "[^")
 	not contains(pattern, "[!")
-	is_boolean(glob.match(pattern, ["/"], "example.com"))
+	is_boolean(glob.match(private_glob(pattern), ["/"], ""))
+}
+
+# private_pattern_ok: the full check (data_errors only). Patterns use the
+# glob syntax GOPRIVATE shares with path.Match: "*", "?" and "[...]" classes.
+# Beyond the per-decision check it also rejects, because OPA's glob and the
+# go command could read them differently or they are plain mistakes: "**",
+# "{...}", escapes, white space and other characters, and empty elements.
+# None of these can make OPA match fewer module paths than the go command:
+# "**" and "{...}" can only make OPA match more (routed private, so denied to
+# other groups; "{a,b}" has a comma and is rejected per decision anyway),
+# a backslash escapes the same way in both, and the rest can appear in no
+# valid module path, so both match nothing (a dead pattern, like a misspelt
+# host, which no check can catch).
+private_pattern_ok(pattern) if {
+	private_pattern_routes_like_go(pattern)
+	regex.match(`^[A-Za-z0-9._~*?\[\]\-]+(/[A-Za-z0-9._~*?\[\]\-]+)*/?$`, pattern)
+	not contains(pattern, "**")
 }
 
 data_errors contains "malformed policy data: private must be an object with keys patterns and groups" if {
@@ -94,43 +158,65 @@ data_errors contains "malformed policy data: private.groups must be a list of st
 
 # --- blacklist ---------------------------------------------------------------
 
-_blacklist_data_ok if not _has_blacklist_data
-
+# Per decision: a list of objects, each with a string module (an entry without
+# one could never match, so its versions would silently stay downloadable).
+# Then, only when the requested module HAS entries: blacklist_kinds, and every
+# entry for that module checked in full. An entry, and the list of kinds, can
+# only change decisions about modules that have entries, so broken ones deny
+# exactly the requests they could have got wrong, and cost the other requests
+# nothing.
 _blacklist_data_ok if {
 	is_array(data.modgate.blacklist)
 	every entry in data.modgate.blacklist {
-		blacklist_entry_ok(entry)
+		is_string(entry.module) # also proves that entry is an object
 	}
+	every entry in requested_blacklist_entries {
+		_blacklist_kinds_data_ok
+		blacklist_entry_fields_ok(entry)
+	}
+} else if {
+	not _has_blacklist_data
 }
 
 _entry_keys := {"module", "versions", "introduced", "fixed", "reason", "ticket"}
 
+# blacklist_entry_ok: the full check of an entry (data_errors).
 blacklist_entry_ok(entry) if {
-	is_object(entry)
-	every key in object.keys(entry) {
-		key in _entry_keys
-	}
+	blacklist_entry_fields_ok(entry)
 	valid_module_path(entry.module)
-	_non_empty_string(entry.reason)
-	_optional_string(entry, "ticket")
+}
+
+# blacklist_entry_fields_ok: everything but the shape of the module path. It
+# runs per decision on the entries whose module equals the requested one,
+# which input_valid has already proven a valid module path. A malformed
+# module path in an entry can never equal a requested module, so it cannot
+# change any decision: it is a dead entry, like a misspelt path, and is
+# reported by data_errors only.
+blacklist_entry_fields_ok(entry) if {
+	count(object.remove(entry, _entry_keys)) == 0 # known keys only; undefined unless an object
+	is_string(entry.module)
+	is_string(entry.reason)
+	trim_space(entry.reason) != ""
+	is_string(object.get(entry, "ticket", ""))
 	_entry_versions_ok(entry)
 }
 
+# Exact versions: a non-empty list of canonical versions, and no bounds.
 _entry_versions_ok(entry) if {
-	"versions" in object.keys(entry)
-	not "introduced" in object.keys(entry)
-	not "fixed" in object.keys(entry)
 	is_array(entry.versions)
 	count(entry.versions) > 0
+	count(object.filter(entry, {"introduced", "fixed"})) == 0
 	every version in entry.versions {
 		canonical_version(version)
 	}
 }
 
+# A range: no versions, each bound present canonical, introduced < fixed.
 _entry_versions_ok(entry) if {
 	not "versions" in object.keys(entry)
-	_optional_bound(entry, "introduced")
-	_optional_bound(entry, "fixed")
+	every bound in object.filter(entry, {"introduced", "fixed"}) {
+		canonical_version(bound)
+	}
 	_bounds_ordered(entry)
 }
 
@@ -192,13 +278,17 @@ _entry_problem(entry) := "must be an object" if {
 # only these kinds make sense.
 blacklist_kind_choices := {"info", "mod", "zip", "latest"}
 
-_blacklist_kinds_data_ok if not _has_blacklist_kinds_data
+# Per decision only for a module that has blacklist entries (see
+# _blacklist_data_ok): a misspelt kind ("zipp") would leave that kind
+# unblocked, but only for modules the blacklist names.
 
 _blacklist_kinds_data_ok if {
 	is_array(data.modgate.blacklist_kinds)
 	every kind in data.modgate.blacklist_kinds {
 		kind in blacklist_kind_choices
 	}
+} else if {
+	not _has_blacklist_kinds_data
 }
 
 data_errors contains msg if {

@@ -41,6 +41,23 @@ data_errors_with_blacklist(blacklist) := found if {
 	found := modgate.data_errors with data.modgate.blacklist as blacklist
 }
 
+# fixture_data_with: the fixture policy data with some top-level keys
+# replaced (not merged: object.union alone would merge nested objects).
+fixture_data_with(replaced) := object.union(
+	object.remove({"private": fixture_private, "blacklist": fixture_blacklist, "blacklist_kinds": fixture_kinds}, object.keys(replaced)),
+	replaced,
+)
+
+# decide_with evaluates the decision with the fixture data, some keys replaced.
+decide_with(request_input, replaced) := result if {
+	policy_data := fixture_data_with(replaced)
+	result := modgate.decision with input as request_input
+		with data.modgate.revision as "test.1"
+		with data.modgate.private as policy_data.private
+		with data.modgate.blacklist as policy_data.blacklist
+		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+}
+
 test_fixture_data_is_valid if {
 	modgate.data_valid with data.modgate.private as fixture_private
 		with data.modgate.blacklist as fixture_blacklist
@@ -72,11 +89,64 @@ test_goprivate_style_patterns_accepted if {
 	}
 }
 
-test_bad_pattern_denies_every_request if {
-	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.0.0")
-		with data.modgate.private as {"patterns": ["corp.example.com/**"], "groups": ["developers"]}
+# Per decision (data_valid): a pattern OPA would match more narrowly than the
+# go command denies every request, whatever module it names.
+test_pattern_opa_reads_differently_denies_every_request if {
+	every pattern in ["corp.example.com/*,dev.example.com/*", "corp.example.com/[^x]*", "corp.example.com/[!x]*", "[]x]", "corp.example.com/[", 7] {
+		result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.0.0")
+			with data.modgate.private as {"patterns": ["*.internal.example", pattern], "groups": ["developers"]}
+		result.allow == false
+		startswith(result.reasons[0], "malformed policy data: private.patterns[1] ")
+	}
+}
+
+# Was test_bad_pattern_denies_every_request. "**" cannot make OPA match fewer
+# paths than the go command (it can only match more), so it is reported by
+# data_errors (opa test, modgate policy check) but no longer denies requests.
+test_double_star_pattern_reported_by_data_errors_only if {
+	private := {"patterns": ["corp.example.com/**"], "groups": ["developers"]}
+	errors := data_errors_with_private(private)
+	some error in errors
+	startswith(error, "malformed policy data: private.patterns[0] \"corp.example.com/**\"")
+	decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private}).allow
+	result := decide_with(
+		with_identity(module_input("zip", "corp.example.com/secret", "v1.0.0"), {"groups": ["qa"]}),
+		{"private": private},
+	)
+	result.route == "private"
 	result.allow == false
-	startswith(result.reasons[0], "malformed policy data: private.patterns[0] \"corp.example.com/**\"")
+}
+
+test_dead_patterns_reported_by_data_errors_only if {
+	every pattern in [" corp.example.com/*", "corp.example.com//x", "corp.example.com/a\\b", "{corp}.example.com"] {
+		private := {"patterns": ["corp.example.com/*", pattern], "groups": ["developers"]}
+		count(data_errors_with_private(private)) == 1
+		decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private}).allow
+	}
+}
+
+test_non_string_group_reported_by_data_errors_only if {
+	private := {"patterns": ["corp.example.com/*"], "groups": ["developers", 7]}
+	"malformed policy data: private.groups must be a list of strings" in data_errors_with_private(private)
+	decide_with(module_input("zip", "corp.example.com/secret", "v1.0.0"), {"private": private}).allow
+	result := decide_with(
+		with_identity(module_input("zip", "corp.example.com/secret", "v1.0.0"), {"groups": ["qa"]}),
+		{"private": private},
+	)
+	result.allow == false
+	result.reasons == ["corp.example.com/secret is private; your groups [qa] may not fetch it (allowed: developers)"]
+}
+
+test_private_groups_not_a_list_denies_every_request if {
+	result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": {"patterns": ["corp.example.com/*"], "groups": "developers"}})
+	result.allow == false
+	result.reasons == ["malformed policy data: private.groups must be a list of strings"]
+}
+
+test_private_with_an_extra_key_denies_every_request if {
+	result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": {"patterns": [], "groups": [], "deny": []}})
+	result.allow == false
+	startswith(result.reasons[0], "malformed policy data: private must have exactly the keys")
 }
 
 test_blacklist_not_a_list_rejected if {
@@ -136,3 +206,183 @@ test_blacklist_entry_with_numeric_ticket_rejected if {
 	errors := data_errors_with_blacklist([{"module": "example.com/x", "versions": ["v1.0.0"], "reason": "r", "ticket": 42}])
 	"malformed policy data: blacklist[0] (example.com/x): ticket must be a string" in errors
 }
+
+# --- what a malformed blacklist denies ---------------------------------------
+
+broken_entries := [
+	{"module": "example.com/x", "versions": ["1.0.0"], "reason": "r"},
+	{"module": "example.com/x", "versions": [], "reason": "r"},
+	{"module": "example.com/x", "versions": "v1.0.0", "reason": "r"},
+	{"module": "example.com/x", "versions": ["v1.0.0"], "fixed": "v1.1.0", "reason": "r"},
+	{"module": "example.com/x", "version": ["v1.0.0"], "reason": "r"},
+	{"module": "example.com/x", "introduced": "v1.3.0", "fixed": "v1.3.0", "reason": "r"},
+	{"module": "example.com/x", "introduced": "v2.0.0", "fixed": "v1.0.0", "reason": "r"},
+	{"module": "example.com/x", "fixed": "latest", "reason": "r"},
+	{"module": "example.com/x", "introduced": "v1.0", "reason": "r"},
+	{"module": "example.com/x", "versions": ["v1.0.0"]},
+	{"module": "example.com/x", "versions": ["v1.0.0"], "reason": " "},
+	{"module": "example.com/x", "versions": ["v1.0.0"], "reason": "r", "ticket": 42},
+]
+
+# An entry can only change decisions about its own module: a broken entry
+# denies every request that names that module (any kind, checksum database
+# lookups too) and leaves the other modules alone. data_errors reports it.
+test_broken_entry_denies_its_module_only if {
+	every entry in broken_entries {
+		blacklist := array.concat(fixture_blacklist, [entry])
+		count(data_errors_with_blacklist(blacklist)) > 0
+		every request_input in [
+			module_input("zip", "example.com/x", "v9.9.9"),
+			module_input("mod", "example.com/x", "v1.0.0"),
+			module_input("list", "example.com/x", null),
+			module_input("latest", "example.com/x", null),
+			with_request(module_input("info", "example.com/x", "main"), {"version_is_query": true}),
+			sumdb_input("lookup", "example.com/x", "v1.0.0"),
+		] {
+			result := decide_with(request_input, {"blacklist": blacklist})
+			result.allow == false
+			startswith(result.reasons[0], "malformed policy data: blacklist[7] (example.com/x): ")
+		}
+		decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"blacklist": blacklist}).allow
+		decide_with(sumdb_input("tile", null, null), {"blacklist": blacklist}).allow
+		decide_with(module_input("zip", "example.com/insecure", "v1.0.1"), {"blacklist": blacklist}).allow == false
+	}
+}
+
+# An entry that could match nothing, whatever module is requested, denies
+# every request: it may have been meant for any of them.
+test_entry_that_cannot_match_denies_every_request if {
+	every entry in [
+		"example.com/x@v1.0.0",
+		["example.com/x"],
+		null,
+		{"modul": "example.com/x", "versions": ["v1.0.0"], "reason": "r"},
+		{"versions": ["v1.0.0"], "reason": "r"},
+		{"module": 7, "versions": ["v1.0.0"], "reason": "r"},
+		{"module": ["example.com/x"], "versions": ["v1.0.0"], "reason": "r"},
+	] {
+		blacklist := array.concat(fixture_blacklist, [entry])
+		result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"blacklist": blacklist})
+		result.allow == false
+		startswith(result.reasons[0], "malformed policy data: blacklist[7]")
+	}
+}
+
+test_blacklist_not_a_list_denies_every_request if {
+	result := decide_with(sumdb_input("tile", null, null), {"blacklist": {"module": "example.com/x", "versions": ["v1.0.0"], "reason": "r"}})
+	result.allow == false
+	result.reasons == ["malformed policy data: blacklist must be a list of entries"]
+}
+
+# A module path that is not one can never equal a requested module (input
+# validation rejects such requests), so the entry is dead, like a misspelt
+# path: data_errors reports it, decisions are not affected.
+test_entry_module_that_is_no_module_path_reported_by_data_errors_only if {
+	every module in ["Example.com/x", "example.com/x/", "example.com/a b", "", "https://example.com/x"] {
+		blacklist := array.concat(fixture_blacklist, [{"module": module, "versions": ["v1.0.0"], "reason": "r"}])
+		"malformed policy data: blacklist[7]" in {substring(error, 0, 35) | some error in data_errors_with_blacklist(blacklist)}
+		decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"blacklist": blacklist}).allow
+		decide_with(module_input("zip", "example.com/insecure", "v1.0.1"), {"blacklist": blacklist}).allow == false
+	}
+}
+
+# blacklist_kinds only matters for modules that have entries: a misspelt kind
+# ("zipp") would leave .zip of those modules unblocked, so it denies every
+# request for them, and only for them.
+test_malformed_blacklist_kinds_denies_modules_with_entries if {
+	every kinds in [["zipp", "info"], ["zip", "sumdb"], "zip", {"zip": true}, [null]] {
+		result := decide_with(module_input("zip", "example.com/insecure", "v1.0.0"), {"blacklist_kinds": kinds})
+		result.allow == false
+		startswith(result.reasons[0], "malformed policy data: blacklist_kinds must be a list drawn from")
+		decide_with(module_input("mod", "example.com/leaky", "v1.0.0"), {"blacklist_kinds": kinds}).allow == false
+		decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"blacklist_kinds": kinds}).allow
+	}
+}
+
+# --- the per-decision checks and data_errors agree ---------------------------
+
+data_variants := [
+	{},
+	{"private": {"patterns": [], "groups": []}},
+	{"private": {"pattern": ["corp.example.com/*"], "groups": ["developers"]}},
+	{"private": {"patterns": ["corp.example.com/*"]}},
+	{"private": {"patterns": ["corp.example.com/*"], "groups": ["developers"], "x": 1}},
+	{"private": ["corp.example.com/*"]},
+	{"private": null},
+	{"private": {"patterns": "corp.example.com/*", "groups": ["developers"]}},
+	{"private": {"patterns": ["a,b"], "groups": []}},
+	{"private": {"patterns": ["[]x]"], "groups": []}},
+	{"private": {"patterns": ["corp.example.com/**"], "groups": []}},
+	{"private": {"patterns": [7], "groups": []}},
+	{"private": {"patterns": [], "groups": [7]}},
+	{"blacklist": []},
+	{"blacklist": {}},
+	{"blacklist": ["x"]},
+	{"blacklist": [{"versions": ["v1.0.0"], "reason": "r"}]},
+	{"blacklist": [{"module": "example.com/fine", "versions": ["1.0.0"], "reason": "r"}]},
+	{"blacklist": [{"module": "Example.com/fine", "versions": ["v1.0.0"], "reason": "r"}]},
+	{"blacklist_kinds": []},
+	{"blacklist_kinds": ["zipp"]},
+	{"blacklist_kinds": "zip"},
+]
+
+requests_for_variants := [
+	module_input("zip", "example.com/fine", "v1.0.0"),
+	module_input("zip", "example.com/insecure", "v1.0.1"),
+	module_input("zip", "corp.example.com/secret", "v1.0.0"),
+	sumdb_input("tile", null, null),
+]
+
+# data_valid_with and data_rules_with: whether data_valid, and both
+# _private_data_ok and _blacklist_data_ok, hold for a request with the
+# fixture data, some keys replaced; false when undefined.
+data_valid_with(replaced, request_input) if {
+	policy_data := fixture_data_with(replaced)
+	modgate.data_valid with input as request_input
+		with data.modgate.private as policy_data.private
+		with data.modgate.blacklist as policy_data.blacklist
+		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+} else := false
+
+data_rules_with(replaced, request_input) if {
+	policy_data := fixture_data_with(replaced)
+	modgate._private_data_ok with input as request_input
+		with data.modgate.private as policy_data.private
+		with data.modgate.blacklist as policy_data.blacklist
+		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+	modgate._blacklist_data_ok with input as request_input
+		with data.modgate.private as policy_data.private
+		with data.modgate.blacklist as policy_data.blacklist
+		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+} else := false
+
+data_errors_with(replaced) := found if {
+	policy_data := fixture_data_with(replaced)
+	found := modgate.data_errors with data.modgate.private as policy_data.private
+		with data.modgate.blacklist as policy_data.blacklist
+		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+}
+
+# data_valid takes a fast path when private and blacklist are both present;
+# it must always equal the two rules it copies.
+test_data_valid_fast_path_equals_the_rules if {
+	every replaced in data_variants {
+		every request_input in requests_for_variants {
+			data_valid_with(replaced, request_input) == data_rules_with(replaced, request_input)
+		}
+	}
+}
+
+# Whatever denies a decision for its data is also reported by data_errors,
+# the list operators check before rolling out.
+test_every_data_denial_is_in_data_errors if {
+	every replaced in data_variants {
+		every request_input in requests_for_variants {
+			valid_or_reported(replaced, request_input)
+		}
+	}
+}
+
+valid_or_reported(replaced, request_input) if data_valid_with(replaced, request_input)
+
+valid_or_reported(replaced, _) if count(data_errors_with(replaced)) > 0

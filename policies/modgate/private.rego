@@ -13,11 +13,12 @@ default private_groups := []
 private_groups := data.modgate.private.groups
 
 # private_module holds when the request's module path matches a private
-# pattern the way the go command matches GOPRIVATE.
+# pattern the way the go command matches GOPRIVATE. A private that is not an
+# object with a list of patterns denies every request (data_valid).
 private_module if {
 	is_string(input.request.module)
-	some pattern in private_patterns
-	matches_private_pattern(pattern, input.request.module)
+	some pattern in data.modgate.private.patterns
+	glob.match(private_glob(pattern), ["/"], input.request.module)
 }
 
 # matches_private_pattern mirrors module.MatchPrefixPatterns of the go command:
@@ -26,31 +27,47 @@ private_module if {
 # pattern is ignored. So "corp.example.com/*" matches corp.example.com/x and
 # corp.example.com/x/y, but neither corp.example.com.evil.org/x nor
 # corp.example.company/x nor the bare corp.example.com.
-matches_private_pattern(pattern, module) if {
-	glob_pattern := trim_right(pattern, "/")
-	glob_pattern != ""
-	want := count(split(glob_pattern, "/"))
-	elements := split(module, "/")
-	count(elements) >= want
-	glob.match(glob_pattern, ["/"], concat("/", array.slice(elements, 0, want)))
-}
+matches_private_pattern(pattern, module) if glob.match(private_glob(pattern), ["/"], module)
+
+# private_glob turns a pattern into one glob over the whole module path:
+# the pattern (without a trailing slash) followed by nothing or by "/" and
+# anything ("**" crosses slashes). With "/" as the only delimiter, "*", "?"
+# and the pattern's literal slashes cannot match across elements, so the
+# pattern can only match the first N elements, exactly as the go command
+# matches it against the first N elements after cutting the path there.
+# In general OPA matches when the pattern matches the path cut after ANY
+# element, the go command when it matches the path cut after N elements;
+# that cut is one of those, so OPA never matches fewer paths. It matches more
+# only for patterns whose "**" or "/" inside a [...] class lets them match a
+# different number of elements (data_errors rejects "**"). One glob, compiled
+# once and cached by OPA, instead of splitting and re-joining the path for
+# every pattern on every decision.
+private_glob(pattern) := concat("", [trim_right(pattern, "/"), "{,/**}"])
 
 _group_allowed if {
 	some group in input.identity.groups
 	group in private_groups
 }
 
-# Checksum-database requests are handled in sumdb.rego.
-private_denials contains msg if {
-	input.request.kind in module_kinds
+# private_denied: a private module requested by someone outside the allowed
+# groups. Checksum-database requests are handled in sumdb.rego. The decision
+# denies on this rule; the message is built only for the reasons.
+private_denied if {
+	input.request.kind in {"list", "info", "mod", "zip", "latest"} # module_kinds, spelt out: every decision reads this
 	private_module
 	not _group_allowed
+}
+
+private_denials contains msg if {
+	private_denied
 	msg := sprintf(
 		"%s is private; your groups [%s] may not fetch it (allowed: %s)",
 		[input.request.module, concat(", ", input.identity.groups), _allowed_groups_text],
 	)
 }
 
-_allowed_groups_text := concat(", ", private_groups) if {
+# Only the string groups: a malformed group list denies nobody more or less,
+# and its message must still be buildable.
+_allowed_groups_text := concat(", ", [group | some group in private_groups; is_string(group)]) if {
 	count(private_groups) > 0
 } else := "none"

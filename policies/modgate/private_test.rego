@@ -122,3 +122,45 @@ test_no_private_data_means_nothing_is_private if {
 	result.route == "public"
 	result.allow
 }
+
+test_class_pattern_matches_its_elements_only if {
+	modgate.matches_private_pattern("corp.example.com/team-[ab]/*", "corp.example.com/team-a/x")
+	modgate.matches_private_pattern("corp.example.com/team-[ab]/*", "corp.example.com/team-b/x/y")
+	not modgate.matches_private_pattern("corp.example.com/team-[ab]/*", "corp.example.com/team-c/x")
+	not modgate.matches_private_pattern("corp.example.com/team-[ab]/*", "corp.example.com/team-a")
+	not modgate.matches_private_pattern("corp.example.com/team-[ab]/*", "corp.example.com/team-ab/x")
+}
+
+test_question_mark_does_not_cross_a_slash if {
+	modgate.matches_private_pattern("example.com/a?c", "example.com/abc/d")
+	not modgate.matches_private_pattern("example.com/a?c", "example.com/a/c")
+}
+
+test_pattern_never_matches_part_of_an_element if {
+	not modgate.matches_private_pattern("corp.example.com/x", "corp.example.com/xy")
+	not modgate.matches_private_pattern("corp.example.com/x", "corp.example.com/x.y/z")
+	modgate.matches_private_pattern("corp.example.com/x", "corp.example.com/x/y.z")
+}
+
+# "**" is rejected by data_errors, not per decision: with it OPA matches at
+# least what the go command matches (here more), never less.
+test_double_star_matches_more_never_less if {
+	modgate.matches_private_pattern("corp.example.com/**", "corp.example.com/x/y")
+	modgate.matches_private_pattern("**/x", "a/b/x")
+}
+
+# private_module reads the patterns from the data and applies
+# matches_private_pattern to each.
+test_private_module_agrees_with_matches_private_pattern if {
+	patterns := ["corp.example.com/*", "*.internal.example", "git.example.com/team-[ab]/*", "example.com/exact"]
+	every module in [
+		"corp.example.com/x", "corp.example.com", "corp.example.com.evil.org/x", "svc.internal.example/lib",
+		"internal.example/lib", "git.example.com/team-a/x", "git.example.com/team-c/x", "example.com/exact",
+		"example.com/exact/sub", "example.com/exactly", "example.com/fine",
+	] {
+		expected := count([pattern | some pattern in patterns; modgate.matches_private_pattern(pattern, module)]) > 0
+		route := modgate.route with input as module_input("zip", module, "v1.0.0")
+			with data.modgate.private as {"patterns": patterns, "groups": []}
+		route == {true: "private", false: "public"}[expected]
+	}
+}

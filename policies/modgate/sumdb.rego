@@ -8,10 +8,14 @@ package modgate
 #
 # The blacklist does not apply here: a lookup only reveals checksums.
 
-sumdb_denials contains msg if {
+sumdb_denied if {
 	input.request.kind == "sumdb"
 	input.request.sumdb.kind == "lookup"
 	private_module
+}
+
+sumdb_denials contains msg if {
+	sumdb_denied
 	msg := sprintf(
 		"%s is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB",
 		[input.request.module],

@@ -9,7 +9,7 @@ package modgate
 canonical_version(version) if {
 	is_string(version)
 	startswith(version, "v")
-	semver.is_valid(_bare_semver(version))
+	semver.is_valid(trim_suffix(trim_prefix(version, "v"), "+incompatible")) # _bare_semver
 }
 
 # compare_versions is -1, 0 or 1 like semver.compare, and undefined (never
