@@ -13,6 +13,7 @@ line on stderr and exit status 2 (bad settings or input) or 1 (a check failed).
 
 import argparse
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -144,8 +145,46 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    policies = _settings(args).policy.policies_dir
-    return _opa(args, "check", "--strict", "--ignore", "*_test.rego", policies)
+    """Compile the policies strictly, then list every problem in the policy data.
+
+    A malformed data file denies every request once loaded (fail closed); this finds it
+    before a roll-out, with all of its problems at once (``data.modgate.data_errors``).
+    """
+    settings = _settings(args)
+    binary = str(find_opa(settings.policy.opa_binary))
+    policies = settings.policy.policies_dir
+    status = subprocess.run(
+        [binary, "check", "--strict", "--ignore", "*_test.rego", policies], check=False
+    ).returncode
+    if status != 0:
+        return status
+    done = subprocess.run(
+        [
+            binary,
+            "eval",
+            "--format",
+            "json",
+            "--ignore",
+            "*_test.rego",
+            "-d",
+            policies,
+            "data.modgate.data_errors",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(done.stderr or done.stdout, file=sys.stderr)
+        return done.returncode
+    results = json.loads(done.stdout).get("result", [])
+    errors = results[0]["expressions"][0]["value"] if results else ["data_errors is undefined"]
+    for error in errors:
+        print(error, file=sys.stderr)
+    if errors:
+        return 1
+    print(f"policies in {policies}: compiled, data well-formed")
+    return 0
 
 
 def cmd_audit_migrate(args: argparse.Namespace) -> int:

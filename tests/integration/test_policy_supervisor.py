@@ -4,6 +4,7 @@ does not compile (with a clear error), and comes back when it dies."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -140,3 +141,42 @@ def test_serve_refuses_to_start_on_policies_that_do_not_compile(tmp_path: Path) 
     assert done.returncode == 2
     assert "do not compile" in done.stderr and "decision.rego:4: rego_parse_error" in done.stderr
     assert not (tmp_path / "audit.db").exists()
+
+
+def test_policy_check_lists_malformed_policy_data(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    data = json.loads((policies / "data.json").read_text())
+    data["modgate"]["private"]["pattern"] = data["modgate"]["private"].pop("patterns")
+    (policies / "data.json").write_text(json.dumps(data))
+    env = {
+        **os.environ,
+        "MODGATE_POLICY_POLICIES_DIR": str(policies),
+        "MODGATE_POLICY_OPA_BINARY": str(find_opa()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "policy", "check"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "malformed policy data: private" in done.stderr
+
+
+def test_policy_check_passes_the_bundled_policies() -> None:
+    env = {**os.environ, "MODGATE_POLICY_OPA_BINARY": str(find_opa())}
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "policy", "check"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "data well-formed" in done.stdout
