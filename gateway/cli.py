@@ -147,8 +147,9 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 def cmd_policy_check(args: argparse.Namespace) -> int:
     """Compile the policies strictly, then list every problem in the policy data.
 
-    A malformed data file denies every request once loaded (fail closed); this finds it
-    before a roll-out, with all of its problems at once (``data.modgate.data_errors``).
+    Once loaded, malformed data denies the requests it could otherwise wrongly allow
+    (docs/policy.md has which); this finds every problem before a roll-out, including
+    those that deny nothing (``data.modgate.data_errors``).
     """
     settings = _settings(args)
     binary = str(find_opa(settings.policy.opa_binary))

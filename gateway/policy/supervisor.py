@@ -69,6 +69,9 @@ class SupervisedOpa:
             "--server",
             "--skip-version-check",
             "--watch",
+            # Policy data is read on every decision and written only on a reload; this store
+            # mode roughly halved the per-blacklist-entry cost of a decision, measured here.
+            "--optimize-store-for-read-speed",
             "--addr",
             f"127.0.0.1:{self._port}",
             "--ignore",
