@@ -45,6 +45,27 @@ ALICE_INPUT = {
 }
 
 
+def modgate(
+    *args: str,
+    policies: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `modgate` CLI with the project's OPA and, if given, other policies."""
+    full_env = {**os.environ, "MODGATE_POLICY_OPA_BINARY": str(find_opa()), **(env or {})}
+    if policies is not None:
+        full_env["MODGATE_POLICY_POLICIES_DIR"] = str(policies)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 async def test_supervised_opa_decides_on_the_bundled_policies_and_restarts_when_killed() -> None:
     async with (
         SupervisedOpa(find_opa(), REPO / "policies") as opa,
@@ -76,35 +97,13 @@ def test_policy_check_command_fails_on_a_broken_policy(tmp_path: Path) -> None:
     broken = tmp_path / "policies"
     shutil.copytree(REPO / "policies", broken)
     (broken / "modgate" / "decision.rego").write_text("package modgate\n\nallow if {\n")
-    env = {
-        **os.environ,
-        "MODGATE_POLICY_POLICIES_DIR": str(broken),
-        "MODGATE_POLICY_OPA_BINARY": str(find_opa()),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "policy", "check"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = modgate("policy", "check", policies=broken)
     assert done.returncode != 0
     assert "decision.rego" in done.stdout + done.stderr
 
 
 def test_policy_test_command_runs_the_bundled_rego_tests() -> None:
-    env = {**os.environ, "MODGATE_POLICY_OPA_BINARY": str(find_opa())}
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "policy", "test"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = modgate("policy", "test")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
 
@@ -122,22 +121,11 @@ def test_serve_refuses_to_start_on_policies_that_do_not_compile(tmp_path: Path) 
     shutil.copytree(REPO / "policies", broken)
     (broken / "modgate" / "decision.rego").write_text("package modgate\n\nallow if {\n")
     env = {
-        **os.environ,
         "GOPROXY": "https://mirror.example",
         "MODGATE_TLS_PLAIN_HTTP": "true",
-        "MODGATE_POLICY_POLICIES_DIR": str(broken),
-        "MODGATE_POLICY_OPA_BINARY": str(find_opa()),
         "MODGATE_AUDIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/audit.db",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = modgate("serve", policies=broken, env=env, cwd=tmp_path)
     assert done.returncode == 2
     assert "do not compile" in done.stderr and "decision.rego:4: rego_parse_error" in done.stderr
     assert not (tmp_path / "audit.db").exists()
@@ -149,34 +137,12 @@ def test_policy_check_lists_malformed_policy_data(tmp_path: Path) -> None:
     data = json.loads((policies / "data.json").read_text())
     data["modgate"]["private"]["pattern"] = data["modgate"]["private"].pop("patterns")
     (policies / "data.json").write_text(json.dumps(data))
-    env = {
-        **os.environ,
-        "MODGATE_POLICY_POLICIES_DIR": str(policies),
-        "MODGATE_POLICY_OPA_BINARY": str(find_opa()),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "policy", "check"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = modgate("policy", "check", policies=policies)
     assert done.returncode == 1
     assert "malformed policy data: private" in done.stderr
 
 
 def test_policy_check_passes_the_bundled_policies() -> None:
-    env = {**os.environ, "MODGATE_POLICY_OPA_BINARY": str(find_opa())}
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "policy", "check"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = modgate("policy", "check")
     assert done.returncode == 0, done.stderr
     assert "data well-formed" in done.stdout
