@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -19,31 +20,21 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gateway.goproxy.requests import ModuleRequest  # noqa: E402
+from gateway.identity.base import Identity  # noqa: E402
 from gateway.policy.decision import decision_from_reply  # noqa: E402
+from gateway.policy.input import policy_input  # noqa: E402
 from gateway.policy.opa import OpaPolicyEngine  # noqa: E402
 from tests.support.opa import OpaServer  # noqa: E402
 
-INPUT = {
-    "shape": 1,
-    "request": {
-        "id": "bench",
-        "kind": "zip",
-        "module": "example.com/hello",
-        "version": "v1.0.0",
-        "version_is_query": False,
-        "resolved": False,
-        "major": "v1",
-        "sumdb": None,
-    },
-    "identity": {
-        "authenticated": True,
-        "subject": "alice",
-        "groups": ["developers"],
-        "method": "token",
-    },
-    "client": {"address": "127.0.0.1"},
-    "time": {"rfc3339": "2026-11-25T19:00:00Z", "unix_ns": 0},
-}
+# Built by the gateway's own input builder, so this is exactly the shape OPA gets.
+INPUT = policy_input(
+    "sample",
+    ModuleRequest("example.com/hello", "zip", "v1.0.0"),
+    Identity(subject="alice", groups=("developers",), method="token"),
+    "127.0.0.1",
+    datetime(2026, 11, 25, 19, 0, tzinfo=UTC),
+)
 
 
 async def per_decision_us(decide: object, count: int) -> float:

@@ -57,6 +57,7 @@ from tests.support.gomodules import (  # noqa: E402
 from tests.support.opa import OpaServer  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.postgres import ThrowawayPostgres  # noqa: E402
+from tests.support.processes import stop_process  # noqa: E402
 
 SERVER_CORE = 0  # modgate, OPA, PostgreSQL and the upstream
 LOAD_CORE = 1  # wrk
@@ -172,16 +173,8 @@ class FastUpstream:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         log, self._log = self._log, None
-        if log is not None:
-            log.close()
+        stop_process(proc, log)
 
     def __enter__(self) -> FastUpstream:
         return self.start()

@@ -198,7 +198,7 @@ async def _refusal(
         except AuditError as exc:
             log.error("refusal %s not audited: %s", trail.request_id, exc.reason)
     response = text_response(status, lines, trail.request_id, challenge=challenge)
-    body = text_body(lines)
+    body = bytes(response.body)  # exactly what is sent, built once
     trail.complete(gw.audit, status, len(body), hashlib.sha256(body).hexdigest(), code)
     return response
 

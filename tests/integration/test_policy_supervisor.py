@@ -9,12 +9,16 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from gateway.errors import ConfigError
+from gateway.goproxy.requests import ModuleRequest
+from gateway.identity.base import Identity
+from gateway.policy.input import policy_input
 from gateway.policy.opa import OpaPolicyEngine
 from gateway.policy.supervisor import SupervisedOpa
 from tests.conftest import REPO
@@ -22,27 +26,14 @@ from tests.support.opa import find_opa
 
 pytestmark = pytest.mark.opa
 
-ALICE_INPUT = {
-    "shape": 1,
-    "request": {
-        "id": "t",
-        "kind": "list",
-        "module": "example.com/hello",
-        "version": None,
-        "version_is_query": False,
-        "resolved": False,
-        "major": None,
-        "sumdb": None,
-    },
-    "identity": {
-        "authenticated": True,
-        "subject": "alice",
-        "groups": ["developers"],
-        "method": "token",
-    },
-    "client": {"address": "127.0.0.1"},
-    "time": {"rfc3339": "2026-11-25T19:00:00Z", "unix_ns": 0},
-}
+# Built by the gateway's own input builder, so this is exactly the shape OPA gets.
+ALICE_INPUT = policy_input(
+    "sample",
+    ModuleRequest("example.com/hello", "list"),
+    Identity(subject="alice", groups=("developers",), method="token"),
+    "127.0.0.1",
+    datetime(2026, 11, 25, 19, 0, tzinfo=UTC),
+)
 
 
 def modgate(

@@ -11,8 +11,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from .ports import free_port
+from .processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +33,7 @@ class GatewayProcess:
             "MODGATE_SERVER_HOST": "127.0.0.1",
         }
         self._process: subprocess.Popen[bytes] | None = None
-        self._log: object = None
+        self._log: IO[bytes] | None = None
 
     @property
     def pid(self) -> int:
@@ -73,16 +75,8 @@ class GatewayProcess:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         log, self._log = self._log, None
-        if log is not None:
-            log.close()  # type: ignore[attr-defined]
+        stop_process(process, log)
 
     def __enter__(self) -> GatewayProcess:
         return self.start()
