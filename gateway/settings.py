@@ -32,6 +32,20 @@ DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_SUMDB_NAMES = ("sum.golang.org",)
 DEFAULT_TOKEN_CACHE_S = 5.0
 DEFAULT_MAX_ZIP_BYTES = 500 * 1024 * 1024  # the go command's own limit (x/mod/zip)
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0
+DEFAULT_MAX_REQUEST_LINE_BYTES = 8 * 1024
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_MAX_HEADERS = 100
+DEFAULT_OPERATOR_GROUP = "modgate-operators"
+DEFAULT_NEGATIVE_CACHE_S = 30.0
+DEFAULT_FAILED_AUTH_PER_MINUTE = 30
+DEFAULT_AUDIT_TIMEOUT_S = 3.0
+DEFAULT_TOTAL_TIMEOUT_S = 30.0
+DEFAULT_ZIP_TIMEOUT_S = 900.0
+DEFAULT_PROBE_CACHE_S = 5.0
+DEFAULT_UNKNOWN_SUMDB_STATUS = 403
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -39,6 +53,18 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 class ServerSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open client connections at most; one more is closed at once (and counted)."""
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    """Seconds a client has to send a request's line and headers, however it trickles them."""
+    keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_TIMEOUT_S
+    """Seconds an idle keep-alive connection stays open between requests."""
+    max_request_line_bytes: int = DEFAULT_MAX_REQUEST_LINE_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    """All header lines of one request together, in bytes."""
+    max_headers: int = DEFAULT_MAX_HEADERS
+    operator_group: str = DEFAULT_OPERATOR_GROUP
+    """Callers in this group see /readyz details and /metrics; everyone else a bare status."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +79,10 @@ class TlsSettings:
 class IdentitySettings:
     token_cache_s: float = DEFAULT_TOKEN_CACHE_S
     """How long a verified token is trusted without asking the store (revocation delay)."""
+    negative_cache_s: float = DEFAULT_NEGATIVE_CACHE_S
+    """How long an unknown token id is remembered as unknown (no store lookup meanwhile)."""
+    failed_auth_per_minute: int = DEFAULT_FAILED_AUTH_PER_MINUTE
+    """Bad credentials one client address may send per minute before 429; 0 disables."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +94,21 @@ class PolicySettings:
     decision_path: str = DEFAULT_DECISION_PATH
     timeout_s: float = DEFAULT_POLICY_TIMEOUT_S
     retries: int = DEFAULT_POLICY_RETRIES
+    opa_token: str = ""
+    """Bearer token for opa_url (an OPA run with --authentication=token); prefer the file."""
+    opa_token_file: str = ""
+    """File holding the bearer token for opa_url (read at start-up)."""
+    opa_ca_file: str = ""
+    """PEM CA bundle that signs an https opa_url's certificate (default: the system's)."""
 
 
 @dataclass(frozen=True, slots=True)
 class AuditSettings:
     database_url: str = DEFAULT_DATABASE_URL
     migrate_on_start: bool = True
+    timeout_s: float = DEFAULT_AUDIT_TIMEOUT_S
+    """Deadline for one audit commit or token lookup (also the PostgreSQL statement and
+    lock timeouts); past it the request is refused with 503."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +118,21 @@ class UpstreamSettings:
     private: tuple[str, ...] = ()
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
+    total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S
+    """Deadline for a whole buffered answer (list, info, mod, sumdb), however it trickles."""
+    zip_timeout_s: float = DEFAULT_ZIP_TIMEOUT_S
+    """Deadline for a whole streamed zip download from an upstream."""
     max_zip_bytes: int = DEFAULT_MAX_ZIP_BYTES
+    probe_cache_s: float = DEFAULT_PROBE_CACHE_S
+    """How long /readyz reuses its last look at the upstreams, OPA and the audit store."""
 
 
 @dataclass(frozen=True, slots=True)
 class SumdbSettings:
     databases: tuple[str, ...] = DEFAULT_SUMDB_NAMES
+    unknown_status: int = DEFAULT_UNKNOWN_SUMDB_STATUS
+    """Answer for /sumdb/<name>/ of a name not in databases: 403 keeps the go command from
+    asking that database directly (around modgate); 404 lets it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +253,27 @@ def _check_url(key: str, url: str) -> None:
         raise ConfigError(f"config key {key}: {url!r} is not an http(s) URL")
 
 
+def _validate_opa_credentials(policy: PolicySettings) -> None:
+    if policy.opa_token and policy.opa_token_file:
+        raise ConfigError(
+            "policy.opa_token and policy.opa_token_file are both set: pick one "
+            "(the file keeps the token out of the environment)"
+        )
+    if (policy.opa_token or policy.opa_token_file or policy.opa_ca_file) and not policy.opa_url:
+        raise ConfigError(
+            "policy.opa_token, opa_token_file and opa_ca_file are for a remote OPA "
+            "(policy.opa_url); the supervised OPA is reachable only by modgate and needs none"
+        )
+    for key, path in (
+        ("opa_token_file", policy.opa_token_file),
+        ("opa_ca_file", policy.opa_ca_file),
+    ):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"config key policy.{key}: no such file {path!r}")
+    if policy.opa_ca_file and not policy.opa_url.startswith("https://"):
+        raise ConfigError("config key policy.opa_ca_file: only for an https policy.opa_url")
+
+
 def validate(settings: Settings) -> Settings:
     """Reject contradictions and bad values with the key named."""
     for url in settings.upstream.public:
@@ -226,15 +295,28 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError(f"config key tls.{key}: no such file {path!r}")
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError(f"config key server.port: {settings.server.port} is not a TCP port")
+    server = settings.server
     positive = {
+        "server.max_connections": server.max_connections,
+        "server.header_timeout_s": server.header_timeout_s,
+        "server.keep_alive_timeout_s": server.keep_alive_timeout_s,
+        "server.max_request_line_bytes": server.max_request_line_bytes,
+        "server.max_header_bytes": server.max_header_bytes,
+        "server.max_headers": server.max_headers,
         "policy.timeout_s": settings.policy.timeout_s,
+        "audit.timeout_s": settings.audit.timeout_s,
         "upstream.connect_timeout_s": settings.upstream.connect_timeout_s,
         "upstream.read_timeout_s": settings.upstream.read_timeout_s,
+        "upstream.total_timeout_s": settings.upstream.total_timeout_s,
+        "upstream.zip_timeout_s": settings.upstream.zip_timeout_s,
         "upstream.max_zip_bytes": settings.upstream.max_zip_bytes,
     }
     not_negative = {
         "identity.token_cache_s": settings.identity.token_cache_s,
+        "identity.negative_cache_s": settings.identity.negative_cache_s,
+        "identity.failed_auth_per_minute": settings.identity.failed_auth_per_minute,
         "policy.retries": settings.policy.retries,
+        "upstream.probe_cache_s": settings.upstream.probe_cache_s,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -242,6 +324,13 @@ def validate(settings: Settings) -> Settings:
     for key, value in not_negative.items():
         if value < 0:
             raise ConfigError(f"config key {key}: {value} must not be negative")
+    if settings.sumdb.unknown_status not in (403, 404):
+        raise ConfigError(
+            f"config key sumdb.unknown_status: {settings.sumdb.unknown_status} must be 403 "
+            "(only modgate reaches checksum databases) or 404 (the go command may ask them "
+            "directly)"
+        )
+    _validate_opa_credentials(settings.policy)
     if tls.plain_http and settings.server.host not in LOOPBACK_HOSTS:
         raise ConfigError(
             f"tls.plain_http = true only on a loopback address, not server.host = "
