@@ -54,6 +54,7 @@ from .goproxy.requests import (
 from .identity.base import Identifier
 from .identity.identify import identify
 from .identity.tokens import TokenIdentifier
+from .observability import Metrics
 from .policy.engine import PolicyEngine
 from .policy.input import policy_input
 from .policy.opa import OpaPolicyEngine
@@ -80,6 +81,7 @@ class Gateway:
     forwarder: Forwarder
     engine: AsyncEngine
     sumdb_names: frozenset[str]
+    metrics: Metrics
 
     def route(self, path: str) -> tuple[ModuleRequest | SumdbRequest, str]:
         """Stage 1: the typed request and the path to ask an upstream for."""
@@ -279,8 +281,11 @@ async def readyz(request: Request) -> Response:
     return PlainTextResponse("ready\n")
 
 
-def build_app(settings: Settings) -> Starlette:
-    """The application for ``settings``; its lifespan opens and closes every resource."""
+def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
+    """The application for ``settings``; its lifespan opens and closes every resource.
+
+    ``metrics`` is shared with the HTTP server (``server.py``) when it counts too."""
+    metrics = Metrics() if metrics is None else metrics
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -318,6 +323,7 @@ def build_app(settings: Settings) -> Starlette:
                 ),
                 engine=engine,
                 sumdb_names=frozenset(settings.sumdb.databases),
+                metrics=metrics,
             )
             yield
 
