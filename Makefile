@@ -39,7 +39,7 @@ $(DEV)/certs/server.pem: | $(BIN)/modgate
 run: venv tools $(DEV)/certs/server.pem
 	@mkdir -p $(DEV)
 	@if [ ! -f $(DEV)/dev-token ]; then \
-	  MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \
+	  umask 077; MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \
 	    $(BIN)/modgate token create --subject dev --group developers > $(DEV)/dev-token; fi
 	@echo "modgate: https://127.0.0.1:8443  CA: $(DEV)/certs/ca.pem  token: $$(cat $(DEV)/dev-token)"
 	@echo "  try: SSL_CERT_FILE=$(DEV)/certs/ca.pem GOPROXY=https://127.0.0.1:8443 go mod download -json <module>@<version>"

@@ -7,11 +7,16 @@
     5. forward   to the upstream list the decision routes to (private never goes public)
     6. complete  status, bytes and sha256 of what was served are added to the record
 
-Revision queries (``.info`` of ``master``) and ``@latest`` are resolved upstream between
-3 and 4, and the policy is asked again about the canonical version before anything is
-recorded as allowed or served.
+Revision queries (``.info`` of ``master``) and ``@latest`` are recorded (4) before the
+upstream resolves them, and the policy is asked again about the canonical version the
+upstream named; that second decision is recorded before anything is served.
+
+Every request that reaches the application gets exactly one audit record, whatever its
+method or path: the proxy is the router's default, not a route whose pattern could miss.
+Only /healthz, /readyz and /metrics (``operations.py``) are not proxy requests.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -19,6 +24,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -28,8 +34,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route, request_response
 
 from .audit.database import open_engine
 from .audit.sink import open_sink
@@ -48,6 +54,7 @@ from .goproxy.paths import check_path_major
 from .goproxy.requests import (
     ModuleRequest,
     SumdbRequest,
+    decode_request_path,
     parse_module_request,
     parse_sumdb_request,
 )
@@ -55,11 +62,12 @@ from .identity.base import Identifier
 from .identity.identify import identify
 from .identity.tokens import TokenIdentifier
 from .observability import Metrics
+from .operations import Check, Operations, Readiness, healthz, metrics_page, readyz
 from .policy.engine import PolicyEngine
 from .policy.input import policy_input
 from .policy.opa import OpaPolicyEngine
 from .policy.supervisor import SupervisedOpa, find_opa
-from .responses import TEXT_PLAIN, denial_lines, text_body, text_response
+from .responses import denial_lines, text_response
 from .settings import Settings
 from .trail import RequestTrail
 from .types import Route as RouteName
@@ -194,11 +202,12 @@ async def _refusal(
     ``reasons`` go to the audit record as given; ``lines`` (default: the reasons) are
     what the developer reads."""
     lines = reasons if lines is None else lines
-    if not trail.recorded:
-        try:
-            await trail.refuse(gw.audit, tuple(reasons), code, status)
-        except AuditError as exc:
-            log.error("refusal %s not audited: %s", trail.request_id, exc.reason)
+    try:
+        await trail.refuse(gw.audit, tuple(reasons), code, status)
+    except AuditError as exc:
+        gw.metrics.audit_unrecorded_refusals.inc()
+        log.error("refusal %s (%d %s) not audited: %s", trail.request_id, status, code, exc.reason)
+    gw.metrics.requests.inc(outcome="deny", code=code)
     response = text_response(status, lines, trail.request_id, challenge=challenge)
     body = bytes(response.body)  # exactly what is sent, built once
     trail.complete(gw.audit, status, len(body), hashlib.sha256(body).hexdigest(), code)
@@ -214,7 +223,7 @@ async def _denied(gw: Gateway, trail: RequestTrail) -> Response:
 
 
 async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response:
-    if request.method != "GET":  # Starlette adds HEAD to GET routes; the protocol is GET only
+    if request.method != "GET":  # the protocol is GET only (HEAD included)
         raise MethodNotAllowedError(f"{request.method} is not part of the module proxy protocol")
     target, upstream_path = gw.route(trail.path)
     trail.target = target
@@ -225,6 +234,7 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
     bases = gw.upstreams_for(target, trail.decision.route)
 
     if isinstance(target, ModuleRequest) and (target.version_is_query or target.kind == "latest"):
+        await trail.allow(gw.audit)  # 4. recorded before the upstream hears of it
         reply = await gw.forwarder.fetch(bases, upstream_path, stream=False)
         trail.upstream = reply.upstream
         if reply.status == 200:
@@ -232,7 +242,7 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
             await gw.decide(trail)
             if not trail.decision.allowed:
                 return await _denied(gw, trail)
-        await trail.allow(gw.audit)
+            await trail.allow(gw.audit)  # the resolved version's decision, durable first
         return _buffered(gw, trail, reply)
 
     await trail.allow(gw.audit)
@@ -246,9 +256,13 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
 async def proxy_endpoint(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     client = request.client.host if request.client else ""
-    trail = RequestTrail(uuid4().hex, request.scope["path"], client)
+    # Decoded once from the bytes sent; bytes that are not UTF-8 are kept for the route stage
+    # to refuse and the audit record to show (escaped, audit/storable.py).
+    trail = RequestTrail(uuid4().hex, decode_request_path(request.scope), client)
     try:
-        return await _serve(gw, request, trail)
+        response = await _serve(gw, request, trail)
+        gw.metrics.requests.inc(outcome="allow", code="")
+        return response
     except GatewayError as exc:
         challenge = isinstance(exc, IdentityError) and exc.status == 401
         return await _refusal(gw, trail, exc.status, [exc.reason], exc.code, challenge=challenge)
@@ -258,27 +272,33 @@ async def proxy_endpoint(request: Request) -> Response:
         return await _refusal(gw, trail, 500, [reason], "internal_error")
 
 
-async def healthz(_request: Request) -> Response:
-    return PlainTextResponse("ok\n")
+async def _db_reachable(engine: AsyncEngine, timeout_s: float) -> bool:
+    async with asyncio.timeout(timeout_s), engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True
 
 
-async def readyz(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    problems = []
-    if not await gw.policy.healthy():
-        problems.append("policy engine not healthy")
-    try:
-        async with gw.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:  # any failure: the store cannot take records
-        problems.append("audit store unreachable")
+def _readiness_checks(gw: Gateway) -> list[Check]:
     upstreams = gw.settings.upstream
+    checks: list[Check] = [
+        ("policy engine not healthy", gw.policy.healthy),
+        ("audit store unreachable", partial(_db_reachable, gw.engine, gw.settings.audit.timeout_s)),
+    ]
     for name, bases in (("public", upstreams.public), ("private", upstreams.private)):
-        if bases and not await gw.forwarder.reachable(bases):
-            problems.append(f"no {name} upstream reachable")
-    if problems:
-        return Response(text_body(problems), status_code=503, media_type=TEXT_PLAIN)
-    return PlainTextResponse("ready\n")
+        if bases:
+            checks.append((f"no {name} upstream reachable", partial(gw.forwarder.reachable, bases)))
+    return checks
+
+
+async def _is_operator(request: Request) -> bool:
+    """Whether the caller proves membership of ``server.operator_group``; bad or missing
+    credentials are simply not an operator here (no 401 for a load balancer's probe)."""
+    gw: Gateway = request.app.state.gateway
+    try:
+        identity = await identify(request.headers.get("authorization"), gw.identifiers)
+    except GatewayError:
+        return False
+    return gw.settings.server.operator_group in identity.groups
 
 
 def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
@@ -290,10 +310,18 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            engine = open_engine(settings.audit.database_url)
+            audit = settings.audit
+            engine = open_engine(audit.database_url, audit.timeout_s)
             stack.push_async_callback(engine.dispose)
-            sink = open_sink(settings.audit.database_url, engine)
-            writer = await stack.enter_async_context(AuditWriter(sink))
+            sink = open_sink(audit.database_url, engine, audit.timeout_s)
+            writer = await stack.enter_async_context(
+                AuditWriter(sink, timeout_s=audit.timeout_s, metrics=metrics)
+            )
+            metrics.gauge(
+                "modgate_audit_queue_rows",
+                "Audit rows waiting for the writer.",
+                lambda: writer.queued,
+            )
             opa_url = settings.policy.opa_url
             if not opa_url:
                 binary = find_opa(settings.policy.opa_binary)
@@ -312,8 +340,10 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     connector=aiohttp.TCPConnector(limit=256), auto_decompress=False
                 )
             )
-            tokens = TokenIdentifier(SqlTokenStore(engine), settings.identity.token_cache_s)
-            app.state.gateway = Gateway(
+            tokens = TokenIdentifier(
+                SqlTokenStore(engine, audit.timeout_s), settings.identity.token_cache_s
+            )
+            gateway = app.state.gateway = Gateway(
                 settings=settings,
                 identifiers=(tokens,),
                 policy=policy,
@@ -325,11 +355,21 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                 sumdb_names=frozenset(settings.sumdb.databases),
                 metrics=metrics,
             )
+            app.state.operations = Operations(
+                Readiness(_readiness_checks(gateway), settings.upstream.probe_cache_s),
+                metrics,
+                _is_operator,
+            )
             yield
 
-    routes = [
+    operator_routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/{path:path}", proxy_endpoint, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=operator_routes, lifespan=lifespan)
+    # Every other request, whatever its method or path (a path holding %0a, which no route
+    # pattern matches), is a proxy request and gets its audit record from proxy_endpoint.
+    app.router.default = request_response(proxy_endpoint)
+    app.router.redirect_slashes = False
+    return app

@@ -1,11 +1,15 @@
 """Development PKI: a CA, a server certificate and a client certificate (``modgate certs init``).
 
 For trying modgate and for tests. Production deployments bring certificates from their own
-CA; nothing here is meant to be long-lived (one year validity, keys written 0600).
+CA; nothing here is meant to be long-lived (one year validity). Private keys are created
+with mode 0600 from their first byte (a private temporary file renamed into place), never
+written world-readable and tightened afterwards.
 """
 
 import datetime as dt
 import ipaddress
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,15 +40,30 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
+def write_private_file(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` readable by its owner only, from the first byte on:
+    a new 0600 file beside it, renamed over ``path`` (so an old, looser file is replaced,
+    not reused, and no reader ever sees a half-written key)."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
+    write_private_file(
+        path,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
-    path.chmod(0o600)
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:

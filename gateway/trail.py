@@ -3,13 +3,17 @@
 Each stage adds what it found (target, identity, decision, upstream); the trail writes
 the decision record (durable, awaited) and the completion (queued) from it, so the
 endpoint never assembles audit rows by hand.
+
+A revision query or ``@latest`` is decided twice: once as asked (recorded before the
+upstream is contacted) and once more for the canonical version the upstream resolved it
+to (recorded as a Resolution over the same row before that version's answer is served).
 """
 
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .audit.records import Completion, DecisionOutcome, DecisionRecord
+from .audit.records import Completion, DecisionOutcome, DecisionRecord, Resolution
 from .audit.writer import AuditWriter
 from .goproxy.requests import ModuleRequest, SumdbRequest
 from .identity.base import ANONYMOUS, Identity
@@ -29,6 +33,8 @@ class RequestTrail:
     resolved_version: str | None = None
     upstream: str | None = None
     recorded: bool = False
+    """The first decision is in the audit trail (or was attempted)."""
+    resolution_recorded: bool = False
 
     def _record(
         self,
@@ -48,7 +54,7 @@ class RequestTrail:
             auth_method=self.identity.method,
             client_address=self.client_address,
             kind=target.kind if target is not None else "invalid",
-            path=self.path[:2048],
+            path=self.path,
             module=target.module if target is not None else None,
             version=version,
             requested_version=requested if requested != version else None,
@@ -61,18 +67,55 @@ class RequestTrail:
             status=status,
         )
 
+    def _resolution(
+        self,
+        outcome: DecisionOutcome,
+        reasons: tuple[str, ...],
+        error_code: str | None,
+        status: int | None,
+    ) -> Resolution:
+        if self.resolved_version is None:
+            raise ValueError("a resolution needs the resolved version")
+        requested = self.target.version if self.target is not None else None
+        return Resolution(
+            request_id=self.request_id,
+            version=self.resolved_version,
+            requested_version=requested if requested != self.resolved_version else None,
+            decision=outcome,
+            reasons=reasons,
+            policy_revision=self.decision.revision if self.decision else None,
+            upstream=self.upstream,
+            error_code=error_code,
+            status=status,
+        )
+
+    @property
+    def _resolution_pending(self) -> bool:
+        return self.recorded and self.resolved_version is not None and not self.resolution_recorded
+
     async def allow(self, writer: AuditWriter) -> None:
-        """Make the allow decision durable; raises AuditError (then nothing is served)."""
+        """Make the current allow decision durable: the first decision, or the resolution
+        of a query once resolved. Raises AuditError (then nothing is served)."""
         reasons = self.decision.reasons if self.decision else ()
-        await writer.record(self._record("allow", reasons, None, None))
-        self.recorded = True
+        if not self.recorded:
+            await writer.record(self._record("allow", reasons, None, None))
+            self.recorded = True
+        elif self._resolution_pending:
+            self.resolution_recorded = True
+            await writer.resolve(self._resolution("allow", reasons, None, None))
 
     async def refuse(
         self, writer: AuditWriter, reasons: tuple[str, ...], error_code: str, status: int
     ) -> None:
-        """Record a refusal; raises AuditError like ``allow``."""
-        self.recorded = True
-        await writer.record(self._record("deny", reasons, error_code, status))
+        """Record a refusal (of the request, or of its resolved version); raises AuditError
+        like ``allow``. Nothing to record when the allow already is: the completion says how
+        the answer ended."""
+        if not self.recorded:
+            self.recorded = True
+            await writer.record(self._record("deny", reasons, error_code, status))
+        elif self._resolution_pending:
+            self.resolution_recorded = True
+            await writer.resolve(self._resolution("deny", reasons, error_code, status))
 
     def complete(
         self,

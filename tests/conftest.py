@@ -131,6 +131,7 @@ def modgate_cli(*args: str, database_url: str) -> str:
 class Tokens:
     alice: str  # group developers: may fetch private paths
     bob: str  # group contractors: may not
+    operator: str  # group modgate-operators: sees /readyz details and /metrics
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +142,11 @@ def tokens(postgres: ThrowawayPostgres) -> Tokens:
         )
         return out.strip()
 
-    return Tokens(alice=create("alice", "developers"), bob=create("bob", "contractors"))
+    return Tokens(
+        alice=create("alice", "developers"),
+        bob=create("bob", "contractors"),
+        operator=create("ops", "modgate-operators"),
+    )
 
 
 def gateway_env(

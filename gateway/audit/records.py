@@ -1,4 +1,4 @@
-"""The two halves of an audit record, as plain values (no SQL here)."""
+"""The parts of an audit record, as plain values (no SQL here)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +33,25 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolution:
+    """The second decision of a revision query or ``@latest``: made once the upstream named
+    the canonical version, durable before that version's answer is served.
+
+    The first decision (may this query be resolved at all?) is recorded before the upstream
+    is asked, so the upstream never sees a request the audit trail does not hold."""
+
+    request_id: str
+    version: str
+    requested_version: str | None
+    decision: DecisionOutcome
+    reasons: tuple[str, ...]
+    policy_revision: str | None
+    upstream: str | None
+    error_code: str | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """How the answer ended: filled in after the last byte (or the failure)."""
 
@@ -44,3 +63,7 @@ class Completion:
     completed_at: datetime
     upstream: str | None = None
     error_code: str | None = None
+
+
+AuditItem = DecisionRecord | Resolution | Completion
+"""Anything the audit writer takes."""

@@ -1,29 +1,32 @@
-"""Audit records as flat rows, in one fixed column order shared by every sink."""
+"""Audit items as flat rows, in one fixed column order shared by every sink."""
 
 import json
 
-from .records import Completion, DecisionRecord
+from .records import Completion, DecisionRecord, Resolution
 
 DECISION_FIELDS: tuple[str, ...] = tuple(DecisionRecord.__dataclass_fields__)
-COMPLETION_FIELDS: tuple[str, ...] = (
-    "request_id",
-    "status",
-    "bytes",
-    "sha256",
-    "duration_ms",
-    "completed_at",
-    "upstream",
-    "error_code",
-)
+RESOLUTION_FIELDS: tuple[str, ...] = tuple(Resolution.__dataclass_fields__)
+COMPLETION_FIELDS: tuple[str, ...] = tuple(Completion.__dataclass_fields__)
+_JSON_LISTS = frozenset({"groups", "reasons"})
 
 
-def decision_row(record: DecisionRecord) -> tuple[object, ...]:
+def _row(
+    item: DecisionRecord | Resolution | Completion, fields: tuple[str, ...]
+) -> tuple[object, ...]:
     values = []
-    for name in DECISION_FIELDS:
-        value = getattr(record, name)
-        values.append(json.dumps(list(value)) if name in ("groups", "reasons") else value)
+    for name in fields:
+        value = getattr(item, name)
+        values.append(json.dumps(list(value)) if name in _JSON_LISTS else value)
     return tuple(values)
 
 
+def decision_row(record: DecisionRecord) -> tuple[object, ...]:
+    return _row(record, DECISION_FIELDS)
+
+
+def resolution_row(resolution: Resolution) -> tuple[object, ...]:
+    return _row(resolution, RESOLUTION_FIELDS)
+
+
 def completion_row(completion: Completion) -> tuple[object, ...]:
-    return tuple(getattr(completion, name) for name in COMPLETION_FIELDS)
+    return _row(completion, COMPLETION_FIELDS)

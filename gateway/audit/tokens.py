@@ -1,5 +1,6 @@
 """SQL for API tokens: the TokenStore the identity stage reads, and the CLI's writes."""
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -24,18 +25,26 @@ def _stored(row: object) -> StoredToken:
 
 
 class SqlTokenStore:
-    """API tokens in the audit database."""
+    """API tokens in the audit database.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``find`` gives up after ``timeout_s`` (pool wait, connect and query together): a
+    stalled database refuses requests with 503 instead of holding them."""
+
+    def __init__(self, engine: AsyncEngine, timeout_s: float | None = None) -> None:
         self._engine = engine
+        self._timeout_s = timeout_s
 
     async def find(self, token_id: str) -> StoredToken | None:
         try:
-            async with self._engine.connect() as conn:
+            async with asyncio.timeout(self._timeout_s), self._engine.connect() as conn:
                 result = await conn.execute(
                     select(api_tokens).where(api_tokens.c.token_id == token_id)
                 )
                 row = result.first()
+        except TimeoutError as exc:
+            raise IdentityUnavailableError(
+                f"token store did not answer within {self._timeout_s:g} s"
+            ) from exc
         except Exception as exc:  # a store we cannot read proves no one (fail closed)
             raise IdentityUnavailableError("token store unavailable") from exc
         return None if row is None else _stored(row)

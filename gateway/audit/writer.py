@@ -1,39 +1,71 @@
-"""AuditWriter: group commit of decision records and completions.
+"""AuditWriter: group commit of decision records, resolutions and completions.
 
 Each ``record`` call waits until its row is committed, but concurrent calls share one
 transaction: a single task drains the queue, writes every waiting row with one
 executemany, commits once and wakes all the callers. Under load that turns N commits into
 one; alone, a request pays one commit, as before.
 
-If the transaction fails, every caller in it gets an AuditError and is refused: nothing
-is served whose decision is not durable.
+Three promises hold whatever callers send or the store does:
+
+- Every text is made safe for the store before it is queued (``storable.py``): escaped,
+  redacted and cut to its column, so no caller can make the store refuse a row.
+- One row the store still refuses never fails the others: the batch is written again row
+  by row; the refused row is written once more in its ASCII-escaped form, and only if that
+  fails too is its own request refused. Each such row is logged with its request id and
+  counted (``modgate_audit_rows_isolated_total``).
+- A stalled store never holds a request: a batch write is cut off after ``timeout_s``
+  (its transaction rolled back), and a row still queued past ``timeout_s`` is not written
+  at all. Either way its caller gets an AuditError and the request is refused (fail
+  closed); at worst about twice ``timeout_s`` after it asked.
 """
 
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 from ..errors import AuditError
-from .records import Completion, DecisionRecord
-from .sink import AuditSink
+from ..observability import Metrics
+from .records import AuditItem, Completion, DecisionRecord, Resolution
+from .sink import AuditSink, RowRejectedError
+from .storable import storable
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 200
+DEFAULT_TIMEOUT_S = 3.0
 
 
-_Item = tuple[DecisionRecord | Completion, "asyncio.Future[None]"]
+@dataclass(slots=True)
+class _Queued:
+    item: AuditItem
+    future: "asyncio.Future[None]"
+    deadline: float
 
 
 class AuditWriter:
     """Writes audit rows in grouped transactions. Use as ``async with AuditWriter(sink)``."""
 
-    def __init__(self, sink: AuditSink, max_batch_rows: int = MAX_BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        sink: AuditSink,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        metrics: Metrics | None = None,
+        max_batch_rows: int = MAX_BATCH_ROWS,
+    ) -> None:
         self._sink = sink
+        self._timeout_s = timeout_s
+        self._metrics = Metrics() if metrics is None else metrics
         self._max_batch_rows = max_batch_rows
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._pending_completions: set[asyncio.Task[None]] = set()
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting for the writer (a gauge for /metrics)."""
+        return self._queue.qsize()
 
     async def __aenter__(self) -> "AuditWriter":
         self._task = asyncio.create_task(self._run(), name="audit-writer")
@@ -48,16 +80,21 @@ class AuditWriter:
                 await self._task
         await self._sink.close()
 
-    async def _submit(self, item: DecisionRecord | Completion) -> None:
+    async def _submit(self, item: AuditItem) -> None:
         if self._task is None or self._task.done():
             raise AuditError("audit writer is not running")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((item, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put_nowait(_Queued(storable(item), future, loop.time() + self._timeout_s))
         await future
 
     async def record(self, record: DecisionRecord) -> None:
         """Return once ``record`` is committed; raise AuditError if it could not be."""
         await self._submit(record)
+
+    async def resolve(self, resolution: Resolution) -> None:
+        """Return once ``resolution`` is committed over its request's record; raise AuditError."""
+        await self._submit(resolution)
 
     def complete_later(self, completion: Completion) -> None:
         """Queue ``completion`` without waiting: the answer is already on its way."""
@@ -69,28 +106,102 @@ class AuditWriter:
         try:
             await self._submit(completion)
         except AuditError as exc:
+            self._metrics.audit_lost_completions.inc()
             log.error("audit completion for %s lost: %s", completion.request_id, exc.reason)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch_rows and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            error = await self._write(batch)
-            for _, future in batch:
-                if future.done():
-                    continue
-                if error is None:
-                    future.set_result(None)
+            now = loop.time()
+            live = []
+            for queued in batch:
+                if queued.deadline <= now:  # its caller must not wait longer: never written
+                    _settle(queued, AuditError(self._late_reason()))
                 else:
-                    future.set_exception(error)
+                    live.append(queued)
+            if live:
+                await self._write(live)
 
-    async def _write(self, batch: list[_Item]) -> AuditError | None:
-        decisions = [item for item, _ in batch if isinstance(item, DecisionRecord)]
-        completions = [item for item, _ in batch if isinstance(item, Completion)]
+    def _late_reason(self) -> str:
+        return (
+            f"audit store did not take the record within {self._timeout_s:g} s: "
+            "request refused (fail closed)"
+        )
+
+    async def _write_items(self, items: list[AuditItem]) -> None:
+        """One transaction, cut off after ``timeout_s``; raises what the sink raised."""
+        decisions = [i for i in items if isinstance(i, DecisionRecord)]
+        resolutions = [i for i in items if isinstance(i, Resolution)]
+        completions = [i for i in items if isinstance(i, Completion)]
+        async with asyncio.timeout(self._timeout_s):
+            await self._sink.write(decisions, resolutions, completions)
+
+    async def _write(self, batch: list[_Queued]) -> None:
         try:
-            await self._sink.write(decisions, completions)
+            await self._write_items([q.item for q in batch])
+        except RowRejectedError as exc:
+            await self._isolate(batch, exc)
+            return
         except Exception as exc:  # whatever the driver raises, the rows are not durable
-            log.error("audit write of %d rows failed: %s", len(batch), exc)
-            return AuditError("audit store unavailable: request refused (fail closed)")
-        return None
+            self._fail(batch, exc)
+            return
+        for queued in batch:
+            _settle(queued, None)
+
+    def _fail(self, batch: list[_Queued], exc: BaseException) -> None:
+        if isinstance(exc, TimeoutError):
+            reason = self._late_reason()
+        else:
+            reason = "audit store unavailable: request refused (fail closed)"
+        log.error("audit write of %d rows failed: %s", len(batch), type(exc).__name__)
+        for queued in batch:
+            _settle(queued, AuditError(reason))
+
+    async def _isolate(self, batch: list[_Queued], exc: RowRejectedError) -> None:
+        """Write ``batch`` row by row, so the rows the store takes are not failed by one
+        it refuses. Rows keep their order (a completion after its decision)."""
+        log.warning(
+            "audit store refused a row in a batch of %d (%s): writing them one by one",
+            len(batch),
+            exc,
+        )
+        for index, queued in enumerate(batch):
+            try:
+                await self._write_one(queued)
+            except Exception as store_exc:  # the store went away meanwhile
+                self._fail(batch[index:], store_exc)
+                return
+
+    async def _write_one(self, queued: _Queued) -> None:
+        request_id = queued.item.request_id
+        try:
+            await self._write_items([queued.item])
+        except RowRejectedError as exc:
+            try:
+                await self._write_items([storable(queued.item, ascii_only=True)])
+            except RowRejectedError as again:
+                self._metrics.audit_rows_isolated.inc(result="refused")
+                log.error(
+                    "audit row %s refused by the store (%s): request refused", request_id, again
+                )
+                _settle(queued, AuditError("audit store refused this request's record: refused"))
+                return
+            self._metrics.audit_rows_isolated.inc(result="rewritten")
+            log.warning(
+                "audit row %s refused by the store (%s); written in its ASCII-escaped form",
+                request_id,
+                exc,
+            )
+        _settle(queued, None)
+
+
+def _settle(queued: _Queued, error: AuditError | None) -> None:
+    if queued.future.done():  # the caller went away; the row's fate no longer matters to it
+        return
+    if error is None:
+        queued.future.set_result(None)
+    else:
+        queued.future.set_exception(error)

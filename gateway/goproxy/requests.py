@@ -1,9 +1,10 @@
 """Parse a request path into a typed GOPROXY or checksum-database request.
 
-The path given here is the once-percent-decoded path (ASGI ``scope["path"]``): the go
+The path given here is the once-percent-decoded path (``decode_request_path``): the go
 command sends ``!`` as ``%21``, and an encoded ``%2e%2e`` decodes to ``..``, which the
 element rules below reject. Nothing is decoded twice, so ``%252e`` stays a ``%`` and is
-rejected too.
+rejected too. Control characters (C0, DEL, C1), a backslash and bytes that are not UTF-8
+are refused with 400 wherever they appear, before any other stage sees the path.
 
 Routes (go.dev/ref/mod#goproxy-protocol; cmd/go/internal/modfetch/proxy.go):
 
@@ -16,8 +17,10 @@ Routes (go.dev/ref/mod#goproxy-protocol; cmd/go/internal/modfetch/proxy.go):
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import unquote_to_bytes
 
 from ..errors import MalformedPathError, NotFoundError
 from ..types import ModulePath, RequestKind, Version
@@ -31,7 +34,9 @@ from .paths import (
 )
 
 MAX_REQUEST_PATH_BYTES = 2048
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+# C0 controls, DEL, C1 controls, backslash, and the lone surrogates that surrogateescape
+# makes of bytes that are not UTF-8.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
 _TILE = re.compile(
     r"^tile/[0-9]{1,2}/(?:data|[0-9]{1,3})(?:/x[0-9]{3})*/[0-9]{3}(?:\.p/[0-9]{1,3})?$"
 )
@@ -76,11 +81,25 @@ class SumdbRequest:
         return f"sumdb/{self.database}/{tail}"
 
 
+def decode_request_path(scope: Mapping[str, Any]) -> str:
+    """The request path percent-decoded once, from the bytes the client sent.
+
+    uvicorn's ``scope["path"]`` replaces bytes that are not UTF-8 with U+FFFD, which would
+    hide them; decoding ``raw_path`` here keeps them (as lone surrogates, surrogateescape),
+    so the route stage refuses them and the audit record shows them."""
+    raw = scope.get("raw_path")
+    if not isinstance(raw, bytes):
+        return str(scope.get("path", ""))
+    return unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
+
+
 def _reject_unsafe(path: str) -> str:
     if len(path) > MAX_REQUEST_PATH_BYTES:
         raise MalformedPathError(f"request path longer than {MAX_REQUEST_PATH_BYTES} bytes")
-    if _CONTROL.search(path):
-        raise MalformedPathError("control character or backslash in request path")
+    if _UNSAFE.search(path):
+        raise MalformedPathError(
+            "control character, backslash or byte that is not UTF-8 in request path"
+        )
     if not path.startswith("/") or path.startswith("//"):
         raise MalformedPathError("request path must start with a single '/'")
     return path[1:]

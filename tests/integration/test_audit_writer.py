@@ -56,7 +56,11 @@ async def store(
     else:
         url = postgres.dsn()
     engine = open_engine(url)
-    sink = AsyncpgSink(url) if request.param.endswith("asyncpg") else SqlAlchemySink(engine)
+    sink = (
+        AsyncpgSink(url, timeout_s=3.0)
+        if request.param.endswith("asyncpg")
+        else SqlAlchemySink(engine)
+    )
     yield engine, sink
     await engine.dispose()
 

@@ -306,16 +306,20 @@ def _eventually_status(client: TestClient, auth: dict[str, str], status: int) ->
     return False
 
 
-def test_readiness_reports_what_is_down(
-    postgres: ThrowawayPostgres, upstream: UpstreamServer
+def test_readiness_reports_what_is_down_to_operators_only(
+    postgres: ThrowawayPostgres, upstream: UpstreamServer, tokens: Tokens
 ) -> None:
     dead_opa = f"http://127.0.0.1:{free_port()}"
     dead_private = f"http://127.0.0.1:{free_port()}"
     app = build_app(settings(postgres.dsn(), dead_opa, (upstream.url,), (dead_private,)))
     with TestClient(app) as client:
-        response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.text == "policy engine not healthy\nno private upstream reachable\n"
+        anonymous = client.get("/readyz")
+        operator = client.get("/readyz", headers={"Authorization": f"Bearer {tokens.operator}"})
+        developer = client.get("/readyz", headers={"Authorization": f"Bearer {tokens.alice}"})
+    assert operator.status_code == 503
+    assert operator.text == "policy engine not healthy\nno private upstream reachable\n"
+    assert (anonymous.status_code, anonymous.text) == (503, "not ready\n")
+    assert (developer.status_code, developer.text) == (503, "not ready\n")
 
 
 class _BuggyIdentifier:
