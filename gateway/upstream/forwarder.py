@@ -5,11 +5,15 @@ it proxies a 2 KB file at about 5,700 req/s through Starlette+uvicorn, against 3
 for httpx 0.28.1 (DESIGN.md). Rules, from the go command's own fall-back semantics
 (cmd/go/internal/modfetch/proxy.go):
 
-- a connection error, a timeout or a 5xx moves on to the next upstream in the list;
+- a connection error, a timeout, a 5xx or a 3xx moves on to the next upstream in the list;
 - any other answer, 404 and 410 included, is the answer: it is passed back unchanged so
   the go command can make its own fall-back decision;
 - small bodies (list, info, mod, sumdb) are read whole, with a size cap; zips are streamed
   and never held in memory.
+
+Redirects are never followed (aiohttp follows them by default): a private upstream's 302
+would otherwise send a private module path to whatever host its Location names, and the
+answer would be served and audited as if the listed upstream had given it.
 """
 
 from collections.abc import AsyncIterator, Sequence
@@ -110,7 +114,9 @@ class Forwarder:
             url = upstream_url(base, path)
             shown = redact(base)
             try:
-                response = await self._session.get(url, timeout=self._timeout)
+                response = await self._session.get(
+                    url, timeout=self._timeout, allow_redirects=False
+                )
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 timeouts += 1
                 failures.append(f"{shown}: timeout")
@@ -120,6 +126,10 @@ class Forwarder:
                 continue
             if response.status >= 500:
                 failures.append(f"{shown}: HTTP {response.status}")
+                response.release()
+                continue
+            if 300 <= response.status < 400:  # never shown: Location may name any host
+                failures.append(f"{shown}: HTTP {response.status} (redirects are not followed)")
                 response.release()
                 continue
             try:
@@ -139,7 +149,8 @@ class Forwarder:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         for base in bases:
             try:
-                async with self._session.get(upstream_url(base, ""), timeout=timeout):
+                url = upstream_url(base, "")
+                async with self._session.get(url, timeout=timeout, allow_redirects=False):
                     return True
             except (TimeoutError, aiohttp.ClientError, OSError):
                 continue

@@ -1,0 +1,190 @@
+"""Upstreams that redirect, stall or confuse the policy, and checksum databases modgate does
+not serve: attacks on the pull path, run against the real `modgate serve` over TLS with real
+PostgreSQL, OPA, upstreams on 127.0.0.1 and, for the checksum database, the go command.
+
+One gateway serves the module: public upstreams ``pub1, pub2`` and private ``priv1, priv2``,
+each a real HTTP server over a copy of the test modules, made to misbehave per test;
+``elsewhere`` is where redirects point and serves a tampered copy of the private module.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.certs import DevPki
+from tests.conftest import Modules, Tokens, gateway_env
+from tests.support.audit import audit_rows
+from tests.support.gateway import GatewayProcess
+from tests.support.opa import OpaServer
+from tests.support.postgres import ThrowawayPostgres
+from tests.support.upstream import UpstreamServer
+
+pytestmark = [pytest.mark.postgres, pytest.mark.opa]
+
+SECRET_MOD = "/corp.example.com/secret/@v/v1.0.0.mod"
+SECRET_ZIP = "/corp.example.com/secret/@v/v1.0.0.zip"
+NOT_FOLLOWED = "HTTP 302 (redirects are not followed)"
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    pub1: UpstreamServer
+    pub2: UpstreamServer
+    priv1: UpstreamServer
+    priv2: UpstreamServer
+    elsewhere: UpstreamServer
+    public_root: Path
+
+    def all(self) -> tuple[UpstreamServer, ...]:
+        return (self.pub1, self.pub2, self.priv1, self.priv2, self.elsewhere)
+
+
+@pytest.fixture(scope="module")
+def upstreams(tmp_path_factory: pytest.TempPathFactory, modules: Modules) -> Iterator[Upstreams]:
+    work = tmp_path_factory.mktemp("upstreams")
+    public, private, tampered = work / "public", work / "private", work / "elsewhere"
+    shutil.copytree(modules.public_root, public)
+    shutil.copytree(modules.private_root, private)
+    shutil.copytree(modules.private_root, tampered)
+    (tampered / SECRET_MOD.lstrip("/")).write_bytes(b"module corp.example.com/secret // tampered\n")
+    servers = [UpstreamServer(root).start() for root in (public, public, private, private)]
+    servers.append(UpstreamServer(tampered).start())
+    try:
+        yield Upstreams(*servers, public_root=public)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+    pki: DevPki,
+    postgres: ThrowawayPostgres,
+    opa_server: OpaServer,
+    upstreams: Upstreams,
+) -> Iterator[GatewayProcess]:
+    env = gateway_env(
+        pki,
+        postgres,
+        opa_server.url,
+        f"{upstreams.pub1.url},{upstreams.pub2.url}",
+        f"{upstreams.priv1.url},{upstreams.priv2.url}",
+    )
+    env["MODGATE_UPSTREAM_CONNECT_TIMEOUT_S"] = "1"
+    log = tmp_path_factory.mktemp("gateway-upstream") / "modgate.log"
+    with GatewayProcess(env, pki.ca_cert, log) as process:
+        yield process
+
+
+@pytest.fixture(autouse=True)
+def well_behaved(upstreams: Upstreams) -> Iterator[None]:
+    """Each test starts with every upstream behaving and an empty access log."""
+    for server in upstreams.all():
+        server.behave()
+        server.clear()
+    yield
+    for server in upstreams.all():
+        server.behave()
+
+
+@pytest.fixture
+def client(gateway: GatewayProcess, tls_context: ssl.SSLContext) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, verify=tls_context, timeout=15) as http:
+        yield http
+
+
+@pytest.fixture
+def alice(tokens: Tokens) -> dict[str, str]:
+    """alice is in group developers: she may fetch private modules."""
+    return {"Authorization": f"Bearer {tokens.alice}"}
+
+
+def record(postgres: ThrowawayPostgres, request_id: str) -> dict[str, Any]:
+    """The request's audit row, once its completion is in (written just after the answer)."""
+    deadline = time.monotonic() + 5
+    while True:
+        [row] = audit_rows(postgres.libpq_dsn(), "request_id = $1", request_id)
+        if row["completed_at"] is not None or time.monotonic() > deadline:
+            return row
+        time.sleep(0.05)
+
+
+def record_of(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, Any]:
+    return record(postgres, response.headers["X-Request-Id"])
+
+
+# -- 5. redirects are never followed ---------------------------------------------------------
+
+
+def test_redirect_from_the_private_upstream_is_not_followed_and_the_next_is_tried(
+    client: httpx.Client,
+    alice: dict[str, str],
+    upstreams: Upstreams,
+    modules: Modules,
+    postgres: ThrowawayPostgres,
+) -> None:
+    # given the first private upstream redirects every request to another host
+    upstreams.priv1.redirect_to = upstreams.elsewhere.url
+    # when alice fetches a private module's go.mod
+    response = client.get(SECRET_MOD, headers=alice)
+    # then the second private upstream answers, and the redirect target never hears of it
+    assert response.status_code == 200
+    assert response.content == modules["corp.example.com/secret", "v1.0.0"].mod
+    assert upstreams.priv1.paths() == [SECRET_MOD]
+    assert upstreams.priv2.paths() == [SECRET_MOD]
+    assert upstreams.elsewhere.paths() == []
+    row = record_of(postgres, response)
+    assert (row["decision"], row["status"], row["upstream"]) == ("allow", 200, upstreams.priv2.url)
+
+
+@pytest.mark.parametrize("path", [SECRET_MOD, SECRET_ZIP], ids=["mod", "zip"])
+def test_redirects_from_every_private_upstream_are_a_502_and_never_followed(
+    client: httpx.Client,
+    alice: dict[str, str],
+    upstreams: Upstreams,
+    postgres: ThrowawayPostgres,
+    path: str,
+) -> None:
+    # given both private upstreams redirect to another host
+    upstreams.priv1.redirect_to = upstreams.priv2.redirect_to = upstreams.elsewhere.url
+    # when alice fetches a private module file
+    response = client.get(path, headers=alice)
+    # then it is refused with each upstream's redirect named, and nothing went elsewhere
+    assert response.status_code == 502
+    assert response.text == (
+        f"no upstream answered ({upstreams.priv1.url}: {NOT_FOLLOWED}; "
+        f"{upstreams.priv2.url}: {NOT_FOLLOWED})\n"
+    )
+    assert upstreams.elsewhere.paths() == []
+    row = record_of(postgres, response)
+    assert (row["status"], row["error_code"], row["upstream"]) == (502, "upstream_failed", None)
+    assert upstreams.elsewhere.url not in json.dumps(row, default=str)
+
+
+def test_redirect_answering_a_revision_query_is_recorded_with_its_reason(
+    client: httpx.Client, alice: dict[str, str], upstreams: Upstreams, postgres: ThrowawayPostgres
+) -> None:
+    # given both public upstreams redirect, when a branch is resolved through them
+    upstreams.pub1.redirect_to = upstreams.pub2.redirect_to = upstreams.elsewhere.url
+    response = client.get("/example.com/hello/@v/master.info", headers=alice)
+    # then the refusal's audit record carries the reasons
+    assert response.status_code == 502
+    row = record_of(postgres, response)
+    assert (row["decision"], row["error_code"], row["upstream"]) == (
+        "deny",
+        "upstream_failed",
+        None,
+    )
+    assert [NOT_FOLLOWED in reason for reason in row["reasons"]] == [True]
+    assert upstreams.elsewhere.paths() == []
