@@ -319,7 +319,11 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                 policy=policy,
                 audit=writer,
                 forwarder=Forwarder(
-                    session, settings.upstream.connect_timeout_s, settings.upstream.read_timeout_s
+                    session,
+                    settings.upstream.connect_timeout_s,
+                    settings.upstream.read_timeout_s,
+                    total_timeout_s=settings.upstream.total_timeout_s,
+                    zip_timeout_s=settings.upstream.zip_timeout_s,
                 ),
                 engine=engine,
                 sumdb_names=frozenset(settings.sumdb.databases),

@@ -31,8 +31,13 @@ from tests.support.upstream import UpstreamServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
 
+TOTAL_TIMEOUT_S = 1.5
+ZIP_TIMEOUT_S = 2.0
+TRICKLE_S = 0.5  # one byte each half second: never trips the 5 s read timeout
 SECRET_MOD = "/corp.example.com/secret/@v/v1.0.0.mod"
 SECRET_ZIP = "/corp.example.com/secret/@v/v1.0.0.zip"
+HELLO_MOD = "/example.com/hello/@v/v1.0.0.mod"
+HELLO_ZIP = "/example.com/hello/@v/v1.0.0.zip"
 NOT_FOLLOWED = "HTTP 302 (redirects are not followed)"
 
 
@@ -81,7 +86,11 @@ def gateway(
         f"{upstreams.pub1.url},{upstreams.pub2.url}",
         f"{upstreams.priv1.url},{upstreams.priv2.url}",
     )
-    env["MODGATE_UPSTREAM_CONNECT_TIMEOUT_S"] = "1"
+    env |= {
+        "MODGATE_UPSTREAM_CONNECT_TIMEOUT_S": "1",
+        "MODGATE_UPSTREAM_TOTAL_TIMEOUT_S": str(TOTAL_TIMEOUT_S),
+        "MODGATE_UPSTREAM_ZIP_TIMEOUT_S": str(ZIP_TIMEOUT_S),
+    }
     log = tmp_path_factory.mktemp("gateway-upstream") / "modgate.log"
     with GatewayProcess(env, pki.ca_cert, log) as process:
         yield process
@@ -188,3 +197,76 @@ def test_redirect_answering_a_revision_query_is_recorded_with_its_reason(
     )
     assert [NOT_FOLLOWED in reason for reason in row["reasons"]] == [True]
     assert upstreams.elsewhere.paths() == []
+
+
+# -- 15. a deadline for each whole upstream answer -------------------------------------------
+
+
+def test_trickling_mod_is_cut_at_the_total_deadline_and_the_next_upstream_answers(
+    client: httpx.Client,
+    alice: dict[str, str],
+    upstreams: Upstreams,
+    modules: Modules,
+    postgres: ThrowawayPostgres,
+) -> None:
+    # given the first public upstream sends its .mod one byte each half second (~17 s)
+    upstreams.pub1.trickle_interval_s = TRICKLE_S
+    # when alice fetches it
+    started = time.monotonic()
+    response = client.get(HELLO_MOD, headers=alice)
+    elapsed = time.monotonic() - started
+    # then the second upstream's answer is served once the first one's deadline passed
+    assert response.status_code == 200
+    assert response.content == modules["example.com/hello", "v1.0.0"].mod
+    assert upstreams.pub1.paths() == upstreams.pub2.paths() == [HELLO_MOD]
+    assert record_of(postgres, response)["upstream"] == upstreams.pub2.url
+    assert elapsed < TOTAL_TIMEOUT_S + 5  # bounded by the deadline, not by the trickle
+
+
+def test_trickling_mod_from_every_upstream_is_a_504_within_the_deadlines(
+    client: httpx.Client, alice: dict[str, str], upstreams: Upstreams, postgres: ThrowawayPostgres
+) -> None:
+    # given both public upstreams trickle
+    upstreams.pub1.trickle_interval_s = upstreams.pub2.trickle_interval_s = TRICKLE_S
+    # when alice fetches a .mod
+    started = time.monotonic()
+    response = client.get(HELLO_MOD, headers=alice)
+    elapsed = time.monotonic() - started
+    # then it is a 504 after about two deadlines, recorded as an upstream timeout
+    assert response.status_code == 504
+    assert response.text.startswith("upstream timed out (")
+    assert response.text.count("timeout reading body") == 2
+    assert elapsed < 2 * TOTAL_TIMEOUT_S + 5
+    row = record_of(postgres, response)
+    assert (row["status"], row["error_code"]) == (504, "upstream_timeout")
+
+
+def test_trickling_zip_is_cut_at_the_zip_deadline_and_recorded_as_a_timeout(
+    client: httpx.Client,
+    alice: dict[str, str],
+    upstreams: Upstreams,
+    modules: Modules,
+    postgres: ThrowawayPostgres,
+) -> None:
+    # given the public upstream trickles the zip (minutes for the whole body)
+    upstreams.pub1.trickle_interval_s = TRICKLE_S
+    size = len(modules["example.com/hello", "v1.0.0"].zip)
+    # when alice downloads it (the test gives up by itself after 15 s)
+    received, started, request_id = 0, time.monotonic(), ""
+    with (
+        pytest.raises(httpx.RemoteProtocolError),  # the stream breaks off mid-body
+        client.stream("GET", HELLO_ZIP, headers=alice) as response,
+    ):
+        assert response.status_code == 200
+        request_id = response.headers["X-Request-Id"]
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            if time.monotonic() - started > 15:
+                break
+    elapsed = time.monotonic() - started
+    # then the download is broken off at the zip deadline, with a few bytes sent
+    assert 0 < received < size
+    assert elapsed < ZIP_TIMEOUT_S + 5
+    row = record(postgres, request_id)
+    assert (row["decision"], row["error_code"]) == ("allow", "upstream_timeout")
+    assert row["bytes"] == received
