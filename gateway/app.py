@@ -13,14 +13,12 @@ recorded as allowed or served.
 """
 
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import aiohttp
@@ -44,6 +42,7 @@ from .errors import (
     UpstreamError,
 )
 from .goproxy import semver
+from .goproxy.info import read_version
 from .goproxy.paths import check_path_major
 from .goproxy.requests import (
     ModuleRequest,
@@ -124,13 +123,10 @@ class Gateway:
 
 
 def _resolved_version(reply: UpstreamReply, target: ModuleRequest) -> str:
-    """The canonical version an upstream resolved a query or @latest to."""
-    try:
-        info: Any = json.loads(reply.body or b"")
-        version = info["Version"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UpstreamError(f"upstream {reply.upstream} sent unreadable version info") from exc
-    if not isinstance(version, str) or not semver.is_canonical(version):
+    """The canonical version an upstream resolved a query or @latest to, read as the go
+    command reads it (goproxy/info.py): the policy judges the version the developer gets."""
+    version = read_version(reply.body or b"", reply.upstream)
+    if not semver.is_canonical(version):
         raise UpstreamError(f"upstream {reply.upstream} resolved to a non-canonical version")
     if check_path_major(version, target.module) is not None:
         raise UpstreamError(f"upstream {reply.upstream} resolved to a version of another major")

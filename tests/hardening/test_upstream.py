@@ -13,7 +13,7 @@ import json
 import shutil
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,24 @@ def well_behaved(upstreams: Upstreams) -> Iterator[None]:
     yield
     for server in upstreams.all():
         server.behave()
+
+
+@pytest.fixture
+def public_serves(upstreams: Upstreams) -> Iterator[Callable[[str, bytes], None]]:
+    """Make the public upstreams answer ``path`` with ``body``; restored after the test."""
+    saved: dict[Path, bytes | None] = {}
+
+    def serve(path: str, body: bytes) -> None:
+        target = upstreams.public_root / path.lstrip("/")
+        saved.setdefault(target, target.read_bytes() if target.exists() else None)
+        target.write_bytes(body)
+
+    yield serve
+    for target, original in saved.items():
+        if original is None:
+            target.unlink()
+        else:
+            target.write_bytes(original)
 
 
 @pytest.fixture
@@ -270,3 +288,59 @@ def test_trickling_zip_is_cut_at_the_zip_deadline_and_recorded_as_a_timeout(
     row = record(postgres, request_id)
     assert (row["decision"], row["error_code"]) == ("allow", "upstream_timeout")
     assert row["bytes"] == received
+
+
+# -- 18. .info read as the go command reads it -----------------------------------------------
+
+AMBIGUOUS = b'{"Version":"v1.0.0","version":"v1.0.1","Time":"2024-01-01T00:00:00Z"}'
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/example.com/insecure/@latest", "/example.com/insecure/@v/main.info"],
+    ids=["latest", "revision-query"],
+)
+def test_ambiguous_info_naming_a_blacklisted_version_is_never_served_as_allowed(
+    client: httpx.Client,
+    alice: dict[str, str],
+    public_serves: Callable[[str, bytes], None],
+    postgres: ThrowawayPostgres,
+    path: str,
+) -> None:
+    # given an upstream resolves the query to v1.0.0 for Python and v1.0.1 (blacklisted) for Go
+    public_serves(path, AMBIGUOUS)
+    # when alice asks for it
+    response = client.get(path, headers=alice)
+    # then it is refused as ambiguous, and recorded so
+    assert response.status_code == 502
+    assert "sent an ambiguous .info: keys Version, version" in response.text
+    row = record_of(postgres, response)  # the request's only record: no allow of v1.0.0
+    assert (row["decision"], row["status"], row["error_code"]) == (
+        "deny",
+        502,
+        "upstream_failed",
+    )
+    assert ["ambiguous .info" in reason for reason in row["reasons"]] == [True]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"version":"v1.0.1"}', '{"Ver\u017fion":"v1.0.1"}'.encode()],
+    ids=["lower-case", "long-s"],
+)
+def test_info_key_in_another_case_is_judged_as_the_go_command_reads_it(
+    client: httpx.Client,
+    alice: dict[str, str],
+    public_serves: Callable[[str, bytes], None],
+    postgres: ThrowawayPostgres,
+    body: bytes,
+) -> None:
+    # given an upstream resolves main to v1.0.1 under a key only Go's decoder matches
+    public_serves("/example.com/insecure/@v/main.info", body)
+    # when alice asks for it
+    response = client.get("/example.com/insecure/@v/main.info", headers=alice)
+    # then the policy judged v1.0.1, which is blacklisted
+    assert response.status_code == 403
+    assert "blocked by policy: example.com/insecure@v1.0.1" in response.text
+    row = record_of(postgres, response)
+    assert (row["decision"], row["version"], row["requested_version"]) == ("deny", "v1.0.1", "main")
