@@ -38,7 +38,9 @@ from .errors import (
     GatewayError,
     IdentityError,
     MethodNotAllowedError,
+    NotFoundError,
     PrivateLeakError,
+    SumdbNotServedError,
     UpstreamError,
 )
 from .goproxy import semver
@@ -83,9 +85,17 @@ class Gateway:
     metrics: Metrics
 
     def route(self, path: str) -> tuple[ModuleRequest | SumdbRequest, str]:
-        """Stage 1: the typed request and the path to ask an upstream for."""
+        """Stage 1: the typed request and the path to ask an upstream for.
+
+        A checksum database modgate does not serve is 403 by default, which the go command
+        takes as final; 404 (``sumdb.unknown_status``) lets it ask that database directly."""
         if path.startswith(SUMDB_PREFIX):
-            sumdb, tail = parse_sumdb_request(path, self.sumdb_names)
+            try:
+                sumdb, tail = parse_sumdb_request(path, self.sumdb_names)
+            except SumdbNotServedError as exc:
+                if self.settings.sumdb.unknown_status == NotFoundError.status:
+                    raise NotFoundError(exc.reason) from exc
+                raise
             return sumdb, sumdb.upstream_path(tail)
         target = parse_module_request(path)
         return target, target.upstream_path()

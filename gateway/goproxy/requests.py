@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import MalformedPathError, NotFoundError
+from ..errors import MalformedPathError, SumdbNotServedError
 from ..types import ModulePath, RequestKind, Version
 from . import semver
 from .paths import (
@@ -31,6 +31,7 @@ from .paths import (
 )
 
 MAX_REQUEST_PATH_BYTES = 2048
+MAX_SHOWN_SUMDB_NAME = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 _TILE = re.compile(
     r"^tile/[0-9]{1,2}/(?:data|[0-9]{1,3})(?:/x[0-9]{3})*/[0-9]{3}(?:\.p/[0-9]{1,3})?$"
@@ -115,11 +116,19 @@ def parse_module_request(path: str) -> ModuleRequest:
 
 
 def parse_sumdb_request(path: str, databases: frozenset[str]) -> tuple[SumdbRequest, str]:
-    """Parse ``/sumdb/{name}/...``; return the request and the validated tail to forward."""
+    """Parse ``/sumdb/{name}/...``; return the request and the validated tail to forward.
+
+    A name not in ``databases`` raises SumdbNotServedError, whose reason tells the
+    developer what to set instead (the go command prints it).
+    """
     rest = _reject_unsafe(path)
     _, name, tail = [*rest.split("/", 2), "", ""][:3]
     if name not in databases:
-        raise NotFoundError(f"checksum database {name!r} is not served here")
+        shown = name if len(name) <= MAX_SHOWN_SUMDB_NAME else name[:MAX_SHOWN_SUMDB_NAME] + "..."
+        raise SumdbNotServedError(
+            f'checksum database "{shown}" is not served by modgate; set GOSUMDB to one it '
+            f"serves ({', '.join(sorted(databases))}), or add private module paths to GONOSUMDB"
+        )
     if tail == "supported":
         return SumdbRequest(name, "supported"), tail
     if tail.startswith("lookup/"):

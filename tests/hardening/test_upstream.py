@@ -9,9 +9,12 @@ each a real HTTP server over a copy of the test modules, made to misbehave per t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,11 +23,14 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.certs import DevPki
 from tests.conftest import Modules, Tokens, gateway_env
 from tests.support.audit import audit_rows
 from tests.support.gateway import GatewayProcess
+from tests.support.gomodules import go_env
 from tests.support.opa import OpaServer
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
@@ -344,3 +350,125 @@ def test_info_key_in_another_case_is_judged_as_the_go_command_reads_it(
     assert "blocked by policy: example.com/insecure@v1.0.1" in response.text
     row = record_of(postgres, response)
     assert (row["decision"], row["version"], row["requested_version"]) == ("deny", "v1.0.1", "main")
+
+
+# -- 19. a checksum database modgate does not serve ------------------------------------------
+
+
+def test_unknown_checksum_database_is_a_recorded_403_with_what_to_do(
+    client: httpx.Client, alice: dict[str, str], upstreams: Upstreams, postgres: ThrowawayPostgres
+) -> None:
+    response = client.get("/sumdb/sum.evil.example/supported", headers=alice)
+    assert response.status_code == 403
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.text.startswith(
+        'checksum database "sum.evil.example" is not served by modgate; set GOSUMDB to one'
+    )
+    row = record_of(postgres, response)
+    assert (row["decision"], row["status"], row["error_code"]) == (
+        "deny",
+        403,
+        "sumdb_not_served",
+    )
+    assert [s.paths() for s in upstreams.all()] == [[]] * 5
+
+
+def verifier_key(name: str) -> str:
+    """A GOSUMDB verifier key for ``name`` (x/mod/sumdb/note: name+hash+base64(alg||key))."""
+    public = Ed25519PrivateKey.generate().public_key()
+    key = b"\x01" + public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_hash = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4].hex()
+    return f"{name}+{key_hash}+{base64.b64encode(key).decode()}"
+
+
+@pytest.fixture
+def checksum_database(tmp_path: Path, pki: DevPki) -> Iterator[UpstreamServer]:
+    """An https server on 127.0.0.1 standing for a checksum database: the go command asks
+    ``https://<name>`` directly when no proxy serves it, so its name is its address."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    (tmp_path / "sumdb-root").mkdir()
+    with UpstreamServer(tmp_path / "sumdb-root", ssl_context=context) as server:
+        yield server
+
+
+def go_mod_download(
+    gateway: GatewayProcess, token: str, home: Path, gosumdb: str, module: str
+) -> dict[str, Any]:
+    """`go mod download -json module` as a developer behind modgate, with ``gosumdb``."""
+    (home / "netrc").write_text(f"machine 127.0.0.1:{gateway.port} login alice password {token}\n")
+    env = go_env(
+        GOPROXY=gateway.url,
+        GOSUMDB=gosumdb,
+        GONOSUMDB="",
+        GOFLAGS="-mod=mod",
+        NETRC=str(home / "netrc"),
+        SSL_CERT_FILE=str(gateway.ca_file),
+        GOMODCACHE=str(home / "modcache"),
+        GOPATH=str(home / "gopath"),
+        GOCACHE=str(home / "gocache"),
+        HOME=str(home),
+    )
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", module],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.gocmd
+def test_go_command_stops_at_modgate_for_a_checksum_database_it_does_not_serve(
+    gateway: GatewayProcess,
+    tokens: Tokens,
+    tmp_path: Path,
+    checksum_database: UpstreamServer,
+    upstreams: Upstreams,
+    postgres: ThrowawayPostgres,
+) -> None:
+    # given a developer whose GOSUMDB names a database modgate does not serve
+    name = f"127.0.0.1:{checksum_database.port}"
+    # when the go command downloads a module and must verify its checksum
+    result = go_mod_download(
+        gateway, tokens.alice, tmp_path, verifier_key(name), "example.com/hello@v1.0.0"
+    )
+    # then it fails on modgate's 403, showing modgate's reason, and asks nothing else
+    error = result["Error"]
+    assert f"reading {gateway.url}/sumdb/{name}/supported: 403 Forbidden" in error
+    assert f'server response: checksum database "{name}" is not served by modgate' in error
+    assert checksum_database.paths() == []
+    assert not [p for s in upstreams.all() for p in s.paths() if p.startswith("/sumdb/")]
+    rows = audit_rows(postgres.libpq_dsn(), "path = $1", f"/sumdb/{name}/supported")
+    assert {(r["status"], r["error_code"]) for r in rows} == {(403, "sumdb_not_served")}
+
+
+@pytest.mark.gocmd
+def test_with_unknown_status_404_the_go_command_asks_that_database_directly(
+    tmp_path: Path,
+    pki: DevPki,
+    postgres: ThrowawayPostgres,
+    opa_server: OpaServer,
+    tokens: Tokens,
+    upstreams: Upstreams,
+    checksum_database: UpstreamServer,
+) -> None:
+    # given modgate configured to answer 404 for checksum databases it does not serve
+    env = gateway_env(pki, postgres, opa_server.url, upstreams.pub1.url, upstreams.priv1.url)
+    env["MODGATE_SUMDB_UNKNOWN_STATUS"] = "404"
+    name = f"127.0.0.1:{checksum_database.port}"
+    with GatewayProcess(env, pki.ca_cert, tmp_path / "modgate.log") as gateway:
+        # when the go command must verify a checksum with that database
+        result = go_mod_download(
+            gateway, tokens.alice, tmp_path, verifier_key(name), "example.com/hello@v1.0.0"
+        )
+    # then modgate answered 404 (recorded), and the go command went around it, directly
+    assert "Error" in result
+    rows = audit_rows(postgres.libpq_dsn(), "path = $1", f"/sumdb/{name}/supported")
+    assert {(r["status"], r["error_code"]) for r in rows} == {(404, "not_found")}
+    assert checksum_database.paths(), "the go command should have asked the database itself"
