@@ -18,7 +18,6 @@ Only /healthz, /readyz and /metrics (``operations.py``) are not proxy requests.
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import aiohttp
@@ -46,10 +44,13 @@ from .errors import (
     GatewayError,
     IdentityError,
     MethodNotAllowedError,
+    NotFoundError,
     PrivateLeakError,
+    SumdbNotServedError,
     UpstreamError,
 )
 from .goproxy import semver
+from .goproxy.info import read_version
 from .goproxy.paths import check_path_major
 from .goproxy.requests import (
     ModuleRequest,
@@ -92,9 +93,17 @@ class Gateway:
     metrics: Metrics
 
     def route(self, path: str) -> tuple[ModuleRequest | SumdbRequest, str]:
-        """Stage 1: the typed request and the path to ask an upstream for."""
+        """Stage 1: the typed request and the path to ask an upstream for.
+
+        A checksum database modgate does not serve is 403 by default, which the go command
+        takes as final; 404 (``sumdb.unknown_status``) lets it ask that database directly."""
         if path.startswith(SUMDB_PREFIX):
-            sumdb, tail = parse_sumdb_request(path, self.sumdb_names)
+            try:
+                sumdb, tail = parse_sumdb_request(path, self.sumdb_names)
+            except SumdbNotServedError as exc:
+                if self.settings.sumdb.unknown_status == NotFoundError.status:
+                    raise NotFoundError(exc.reason) from exc
+                raise
             return sumdb, sumdb.upstream_path(tail)
         target = parse_module_request(path)
         return target, target.upstream_path()
@@ -132,13 +141,10 @@ class Gateway:
 
 
 def _resolved_version(reply: UpstreamReply, target: ModuleRequest) -> str:
-    """The canonical version an upstream resolved a query or @latest to."""
-    try:
-        info: Any = json.loads(reply.body or b"")
-        version = info["Version"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UpstreamError(f"upstream {reply.upstream} sent unreadable version info") from exc
-    if not isinstance(version, str) or not semver.is_canonical(version):
+    """The canonical version an upstream resolved a query or @latest to, read as the go
+    command reads it (goproxy/info.py): the policy judges the version the developer gets."""
+    version = read_version(reply.body or b"", reply.upstream)
+    if not semver.is_canonical(version):
         raise UpstreamError(f"upstream {reply.upstream} resolved to a non-canonical version")
     if check_path_major(version, target.module) is not None:
         raise UpstreamError(f"upstream {reply.upstream} resolved to a version of another major")
@@ -210,7 +216,8 @@ async def _refusal(
     gw.metrics.requests.inc(outcome="deny", code=code)
     response = text_response(status, lines, trail.request_id, challenge=challenge)
     body = bytes(response.body)  # exactly what is sent, built once
-    trail.complete(gw.audit, status, len(body), hashlib.sha256(body).hexdigest(), code)
+    digest = hashlib.sha256(body).hexdigest()
+    trail.complete(gw.audit, status, len(body), digest, code, tuple(reasons))
     return response
 
 
@@ -349,7 +356,11 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                 policy=policy,
                 audit=writer,
                 forwarder=Forwarder(
-                    session, settings.upstream.connect_timeout_s, settings.upstream.read_timeout_s
+                    session,
+                    settings.upstream.connect_timeout_s,
+                    settings.upstream.read_timeout_s,
+                    total_timeout_s=settings.upstream.total_timeout_s,
+                    zip_timeout_s=settings.upstream.zip_timeout_s,
                 ),
                 engine=engine,
                 sumdb_names=frozenset(settings.sumdb.databases),

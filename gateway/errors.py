@@ -4,7 +4,9 @@
     ├── BadRequestError          400  the request is not a GOPROXY/sumdb request we accept
     │   ├── MalformedPathError        a module path or version fails x/mod's rules
     │   └── MethodNotAllowedError 405 anything but GET (the protocol is GET only)
-    ├── NotFoundError            404  no such endpoint or checksum database
+    ├── NotFoundError            404  no such endpoint (or an unknown checksum database,
+    │                                 when sumdb.unknown_status = 404)
+    ├── SumdbNotServedError      403  a checksum database modgate does not serve
     ├── IdentityError            401  credentials were presented and are wrong
     │   └── IdentityUnavailableError 503  the token store could not be read
     ├── PolicyError              503  OPA could not give a decision (down, garbage, undefined)
@@ -49,6 +51,14 @@ class MethodNotAllowedError(BadRequestError):
 class NotFoundError(GatewayError):
     status = 404
     code = "not_found"
+
+
+class SumdbNotServedError(GatewayError):
+    """403, not 404: after a 404 for ``/sumdb/<name>/supported`` the go command asks the
+    database directly, around modgate (cmd/go/internal/modfetch/sumdb.go ``initBase``)."""
+
+    status = 403
+    code = "sumdb_not_served"
 
 
 class IdentityError(GatewayError):

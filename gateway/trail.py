@@ -124,6 +124,7 @@ class RequestTrail:
         size: int,
         sha256_hex: str,
         error_code: str | None = None,
+        reasons: tuple[str, ...] | None = None,
     ) -> None:
         writer.complete_later(
             Completion(
@@ -135,5 +136,6 @@ class RequestTrail:
                 completed_at=datetime.now(UTC),
                 upstream=self.upstream,
                 error_code=error_code,
+                reasons=reasons,
             )
         )

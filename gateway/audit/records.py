@@ -63,6 +63,9 @@ class Completion:
     completed_at: datetime
     upstream: str | None = None
     error_code: str | None = None
+    reasons: tuple[str, ...] | None = None
+    """Why an answer that was allowed ended in a refusal (an upstream failure, say); None
+    keeps the decision's reasons."""
 
 
 AuditItem = DecisionRecord | Resolution | Completion

@@ -16,7 +16,9 @@ def _row(
     values = []
     for name in fields:
         value = getattr(item, name)
-        values.append(json.dumps(list(value)) if name in _JSON_LISTS else value)
+        if name in _JSON_LISTS and value is not None:
+            value = json.dumps(list(value))
+        values.append(value)
     return tuple(values)
 
 

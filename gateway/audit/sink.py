@@ -72,7 +72,7 @@ def _update_statement(fields: tuple[str, ...], keep_if_null: frozenset[str]) -> 
     )
 
 
-_KEEP_IF_NULL = frozenset({"upstream", "error_code"})
+_KEEP_IF_NULL = frozenset({"upstream", "error_code", "reasons"})
 _complete_stmt = _update_statement(COMPLETION_FIELDS, _KEEP_IF_NULL)
 _resolve_stmt = _update_statement(RESOLUTION_FIELDS, _KEEP_IF_NULL)
 

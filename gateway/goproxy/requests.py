@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_to_bytes
 
-from ..errors import MalformedPathError, NotFoundError
+from ..errors import MalformedPathError, SumdbNotServedError
 from ..types import ModulePath, RequestKind, Version
 from . import semver
 from .paths import (
@@ -34,6 +34,7 @@ from .paths import (
 )
 
 MAX_REQUEST_PATH_BYTES = 2048
+MAX_SHOWN_SUMDB_NAME = 100
 # C0 controls, DEL, C1 controls, backslash, and the lone surrogates that surrogateescape
 # makes of bytes that are not UTF-8.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
@@ -134,11 +135,19 @@ def parse_module_request(path: str) -> ModuleRequest:
 
 
 def parse_sumdb_request(path: str, databases: frozenset[str]) -> tuple[SumdbRequest, str]:
-    """Parse ``/sumdb/{name}/...``; return the request and the validated tail to forward."""
+    """Parse ``/sumdb/{name}/...``; return the request and the validated tail to forward.
+
+    A name not in ``databases`` raises SumdbNotServedError, whose reason tells the
+    developer what to set instead (the go command prints it).
+    """
     rest = _reject_unsafe(path)
     _, name, tail = [*rest.split("/", 2), "", ""][:3]
     if name not in databases:
-        raise NotFoundError(f"checksum database {name!r} is not served here")
+        shown = name if len(name) <= MAX_SHOWN_SUMDB_NAME else name[:MAX_SHOWN_SUMDB_NAME] + "..."
+        raise SumdbNotServedError(
+            f'checksum database "{shown}" is not served by modgate; set GOSUMDB to one it '
+            f"serves ({', '.join(sorted(databases))}), or add private module paths to GONOSUMDB"
+        )
     if tail == "supported":
         return SumdbRequest(name, "supported"), tail
     if tail.startswith("lookup/"):

@@ -5,11 +5,23 @@ it proxies a 2 KB file at about 5,700 req/s through Starlette+uvicorn, against 3
 for httpx 0.28.1 (DESIGN.md). Rules, from the go command's own fall-back semantics
 (cmd/go/internal/modfetch/proxy.go):
 
-- a connection error, a timeout or a 5xx moves on to the next upstream in the list;
+- a connection error, a timeout, a 5xx or a 3xx moves on to the next upstream in the list;
 - any other answer, 404 and 410 included, is the answer: it is passed back unchanged so
   the go command can make its own fall-back decision;
 - small bodies (list, info, mod, sumdb) are read whole, with a size cap; zips are streamed
   and never held in memory.
+
+Redirects are never followed (aiohttp follows them by default): a private upstream's 302
+would otherwise send a private module path to whatever host its Location names, and the
+answer would be served and audited as if the listed upstream had given it.
+
+Every request has a deadline for the whole answer, beside the per-read timeout that a body
+trickled one byte at a time never trips: ``total_timeout_s`` for a buffered answer,
+``zip_timeout_s`` for a streamed zip. aiohttp's ``ClientTimeout.total`` bounds the body
+reads too, for as long as the connection is held (client.py ``_request``: "timeout is
+cumulative for all request operations ... data consuming"; streams.py ``_wait`` and
+``_read_nowait`` run under the request's timer), so a zip past its deadline raises
+TimeoutError out of ``chunks()`` mid-body, turned into ``UpstreamTimeoutError`` here.
 """
 
 from collections.abc import AsyncIterator, Sequence
@@ -19,6 +31,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import UpstreamError, UpstreamTimeoutError
+from ..settings import DEFAULT_TOTAL_TIMEOUT_S, DEFAULT_ZIP_TIMEOUT_S
 
 MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # go.mod files may be up to 16 MiB (x/mod/zip)
 MAX_ERROR_BODY_BYTES = 4096
@@ -70,6 +83,8 @@ class UpstreamReply:
         return self._response.content_length
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk. Raises UpstreamTimeoutError once the whole-answer
+        deadline (or a read timeout) passes, UpstreamError when the upstream breaks off."""
         if self._response is None:
             if self.body:
                 yield self.body
@@ -77,7 +92,9 @@ class UpstreamReply:
         try:
             async for chunk in self._response.content.iter_chunked(STREAM_CHUNK_BYTES):
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
+            raise UpstreamTimeoutError(f"upstream {self.upstream} timed out mid-body") from exc
+        except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(f"upstream {self.upstream} broke off the body") from exc
 
     def close(self) -> None:
@@ -89,28 +106,39 @@ class Forwarder:
     """``await forwarder.fetch(bases, "github.com/x/y/@v/list", stream=False)``"""
 
     def __init__(
-        self, session: aiohttp.ClientSession, connect_timeout_s: float, read_timeout_s: float
+        self,
+        session: aiohttp.ClientSession,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        *,
+        total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
+        zip_timeout_s: float = DEFAULT_ZIP_TIMEOUT_S,
     ) -> None:
         self._session = session
-        self._timeout = aiohttp.ClientTimeout(
-            sock_connect=connect_timeout_s, sock_read=read_timeout_s
+        self._buffered_timeout = aiohttp.ClientTimeout(
+            total=total_timeout_s, sock_connect=connect_timeout_s, sock_read=read_timeout_s
+        )
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=zip_timeout_s, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
 
     async def fetch(self, bases: Sequence[str], path: str, *, stream: bool) -> UpstreamReply:
         """Return the first usable answer for ``path`` from ``bases``, in order.
 
         Raises UpstreamError (UpstreamTimeoutError when every failure was a timeout) when
-        no upstream gave one. ``stream`` leaves a 200 body open for ``chunks()``.
+        no upstream gave one. ``stream`` leaves a 200 body open for ``chunks()``, under the
+        zip deadline; otherwise the whole answer must arrive within the buffered deadline.
         """
         if not bases:
             raise UpstreamError("no upstream configured for this module")
+        timeout = self._stream_timeout if stream else self._buffered_timeout
         failures: list[str] = []
         timeouts = 0
         for base in bases:
             url = upstream_url(base, path)
             shown = redact(base)
             try:
-                response = await self._session.get(url, timeout=self._timeout)
+                response = await self._session.get(url, timeout=timeout, allow_redirects=False)
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 timeouts += 1
                 failures.append(f"{shown}: timeout")
@@ -120,6 +148,10 @@ class Forwarder:
                 continue
             if response.status >= 500:
                 failures.append(f"{shown}: HTTP {response.status}")
+                response.release()
+                continue
+            if 300 <= response.status < 400:  # never shown: Location may name any host
+                failures.append(f"{shown}: HTTP {response.status} (redirects are not followed)")
                 response.release()
                 continue
             try:
@@ -139,7 +171,8 @@ class Forwarder:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         for base in bases:
             try:
-                async with self._session.get(upstream_url(base, ""), timeout=timeout):
+                url = upstream_url(base, "")
+                async with self._session.get(url, timeout=timeout, allow_redirects=False):
                     return True
             except (TimeoutError, aiohttp.ClientError, OSError):
                 continue

@@ -258,9 +258,12 @@ def test_sumdb_lookup_of_a_private_path_is_refused_and_never_forwarded(
     assert record_of(postgres, response)["decision"] == "deny"
 
 
-def test_unknown_checksum_database_is_404(client: httpx.Client, tokens: Tokens) -> None:
+def test_unknown_checksum_database_is_403_so_the_go_command_stops_here(
+    client: httpx.Client, tokens: Tokens
+) -> None:
     response = client.get("/sumdb/sum.evil.example/supported", headers=bearer(tokens.alice))
-    assert response.status_code == 404
+    assert response.status_code == 403
+    assert 'checksum database "sum.evil.example" is not served by modgate' in response.text
 
 
 def test_upstream_404_is_passed_through_unchanged(client: httpx.Client, tokens: Tokens) -> None:

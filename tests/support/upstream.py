@@ -3,14 +3,16 @@
 It serves a directory tree (see `gomodules.write_proxy_tree`; sumdb files such as
 `sumdb/<name>/supported`, `sumdb/<name>/lookup/...` and `.../tile/...` are plain files
 placed by tests), records every request it receives, and can misbehave on demand:
-fixed error status, delay, connection reset, truncated body. It runs in a background
-thread, so sync and async tests can both use it.
+fixed error status, delay, connection reset, truncated body, a redirect elsewhere, a body
+trickled one byte at a time. It runs in a background thread, so sync and async tests can
+both use it; with an ``ssl.SSLContext`` it speaks https.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -126,6 +128,12 @@ class _Handler(BaseHTTPRequestHandler):
         if up.status is not None:
             self._send_text(up.status, f"upstream configured to fail with {up.status}\n", send_body)
             return
+        if up.redirect_to is not None:
+            self.send_response(up.redirect_status)
+            self.send_header("Location", up.redirect_to.rstrip("/") + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         target = up.resolve(self.path)
         if target is None:
             self._send_text(404, f"not found: {self.path}\n", send_body)
@@ -142,18 +150,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[:cut])
             self.close_connection = True  # orderly FIN after N bytes: a short body
             return
+        if up.trickle_interval_s:
+            for i in range(len(data)):  # each byte alone, so no per-read timeout ever fires
+                self.wfile.write(data[i : i + 1])
+                time.sleep(up.trickle_interval_s)
+            return
         self.wfile.write(data)
 
 
 class UpstreamServer:
     """Serve `root` over HTTP on 127.0.0.1; use as a context manager or start()/stop()."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ssl_context: ssl.SSLContext | None = None) -> None:
         self.root = Path(root).resolve()
+        self.ssl_context = ssl_context
         self.delay_s: float = 0.0
         self.reset_connections: bool = False
         self.truncate_body_after: int | None = None
         self.status: int | None = None
+        self.redirect_to: str | None = None
+        """Answer every request with ``redirect_status`` to this base URL + the same path."""
+        self.redirect_status: int = 302
+        self.trickle_interval_s: float = 0.0
+        """Send a served body one byte at a time, this many seconds apart."""
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -164,6 +183,10 @@ class UpstreamServer:
         if self._server is not None:
             return self
         self._server = _Server(self)
+        if self.ssl_context is not None:
+            self._server.socket = self.ssl_context.wrap_socket(
+                self._server.socket, server_side=True
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -204,7 +227,8 @@ class UpstreamServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # -- misbehaviour ----------------------------------------------------------------
     def fail_with_status(self, code: int | None) -> None:
@@ -217,6 +241,9 @@ class UpstreamServer:
         self.delay_s = 0.0
         self.reset_connections = False
         self.truncate_body_after = None
+        self.redirect_to = None
+        self.redirect_status = 302
+        self.trickle_interval_s = 0.0
 
     # -- access log --------------------------------------------------------------------
     @property

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.errors import MalformedPathError, NotFoundError
+from gateway.errors import MalformedPathError, SumdbNotServedError
 from gateway.goproxy.requests import (
     ModuleRequest,
     SumdbRequest,
@@ -106,9 +106,20 @@ def test_sumdb_supported_and_tiles_pass(tail: str) -> None:
     assert forwarded == tail
 
 
-def test_unknown_checksum_database_is_404() -> None:
-    with pytest.raises(NotFoundError):
+def test_unknown_checksum_database_is_refused_with_what_to_set_instead() -> None:
+    with pytest.raises(SumdbNotServedError) as refused:
         parse_sumdb_request("/sumdb/evil.example.com/supported", DATABASES)
+    assert refused.value.status == 403
+    assert refused.value.reason == (
+        'checksum database "evil.example.com" is not served by modgate; set GOSUMDB to one '
+        f"it serves ({next(iter(DATABASES))}), or add private module paths to GONOSUMDB"
+    )
+
+
+def test_a_long_unknown_checksum_database_name_is_shortened_in_the_reason() -> None:
+    with pytest.raises(SumdbNotServedError) as refused:
+        parse_sumdb_request(f"/sumdb/{'x' * 1000}/supported", DATABASES)
+    assert f'"{"x" * 100}..."' in refused.value.reason
 
 
 @pytest.mark.parametrize(
