@@ -6,6 +6,9 @@ store find the row without scanning; the comparison is constant-time.
 
 Verified tokens are cached for ``cache_s`` seconds, which bounds how long a revoked token
 keeps working on a running gateway.
+
+No message here repeats the presented secret or the Basic user name (a token is often
+pasted into the wrong field).
 """
 
 import hashlib
@@ -98,7 +101,5 @@ class TokenIdentifier:
         if stored.revoked:
             raise IdentityError("API token has been revoked")
         if credentials.login is not None and credentials.login != stored.subject:
-            raise IdentityError(
-                f"Basic login {credentials.login!r} does not match the token's subject"
-            )
+            raise IdentityError("the Basic user name does not match the token's subject")
         return Identity(subject=stored.subject, groups=stored.groups, method="token")
