@@ -218,7 +218,8 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
         raise MethodNotAllowedError(f"{request.method} is not part of the module proxy protocol")
     target, upstream_path = gw.route(trail.path)
     trail.target = target
-    trail.identity = await identify(request.headers.get("authorization"), gw.identifiers)
+    # every Authorization value: two are refused, never read first-wins
+    trail.identity = await identify(request.headers.getlist("authorization"), gw.identifiers)
     await gw.decide(trail)
     if trail.decision is None or not trail.decision.allowed:
         return await _denied(gw, trail)

@@ -3,6 +3,7 @@
     GatewayError
     ├── BadRequestError          400  the request is not a GOPROXY/sumdb request we accept
     │   ├── MalformedPathError        a module path or version fails x/mod's rules
+    │   ├── DuplicateAuthorizationError  two Authorization headers, or two credentials in one
     │   └── MethodNotAllowedError 405 anything but GET (the protocol is GET only)
     ├── NotFoundError            404  no such endpoint or checksum database
     ├── IdentityError            401  credentials were presented and are wrong
@@ -39,6 +40,13 @@ class BadRequestError(GatewayError):
 
 class MalformedPathError(BadRequestError):
     code = "malformed_path"
+
+
+class DuplicateAuthorizationError(BadRequestError):
+    """Two Authorization headers, or two credentials folded into one: which one a proxy
+    in front of us, the audit record and the policy would each believe is ambiguous."""
+
+    code = "duplicate_authorization"
 
 
 class MethodNotAllowedError(BadRequestError):

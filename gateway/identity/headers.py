@@ -10,8 +10,9 @@ scheme, say) would otherwise come back in the 401 body and land in the audit rec
 
 import base64
 import binascii
+from collections.abc import Sequence
 
-from ..errors import IdentityError
+from ..errors import DuplicateAuthorizationError, IdentityError
 from .base import Credentials
 
 MAX_AUTHORIZATION_BYTES = 4096
@@ -37,6 +38,16 @@ _KNOWN_SCHEMES = {
 }
 
 
+def single_authorization(values: Sequence[str]) -> str | None:
+    """The request's one Authorization value (None without); raise when there are more.
+
+    Two headers are refused rather than read first-wins: a proxy in front of modgate, the
+    audit record and the policy could each believe a different one."""
+    if len(values) > 1:
+        raise DuplicateAuthorizationError("more than one Authorization header")
+    return values[0] if values else None
+
+
 def _unsupported(scheme: str, value: str) -> IdentityError:
     if not value:  # one word: most likely a bare token with its scheme forgotten
         return IdentityError("Authorization header without a scheme: use Bearer or Basic")
@@ -59,6 +70,10 @@ def parse_authorization(header: str | None) -> Credentials | None:
         raise _unsupported(scheme, value)
     if not value:
         raise IdentityError(f"empty {scheme.capitalize()} credentials")
+    if "," in value:
+        # A token and base64 have no comma (RFC 6750 b64token, RFC 7617): this is two
+        # headers folded into one by a proxy on the way (RFC 9110 section 5.3).
+        raise DuplicateAuthorizationError("more than one credential in the Authorization header")
     if kind == "bearer":
         return Credentials(secret=value)
     try:

@@ -10,7 +10,10 @@ clients of the session's gateway are never limited.
 from __future__ import annotations
 
 import base64
+import http.client
 import secrets
+import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,7 +21,9 @@ import pytest
 
 from tests.conftest import Tokens
 from tests.support.audit import audit_rows
+from tests.support.gateway import GatewayProcess
 from tests.support.postgres import ThrowawayPostgres
+from tests.support.upstream import UpstreamServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
 
@@ -115,3 +120,74 @@ def test_token_inside_the_path_is_never_stored_in_the_audit_record(
     stored = "\n".join(row["reasons"]) + "\n" + row["path"]
     for part in secret_parts(pasted):
         assert part not in stored
+
+
+# -- 11. one credential per request ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    body: str
+    request_id: str
+
+
+def raw_get(
+    gateway: GatewayProcess, context: ssl.SSLContext, headers: list[tuple[str, str]]
+) -> RawAnswer:
+    """GET with the header lines exactly as given (http.client sends repeats as repeats)."""
+    connection = http.client.HTTPSConnection("127.0.0.1", gateway.port, context=context, timeout=10)
+    try:
+        connection.putrequest("GET", LIST)
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return RawAnswer(
+            response.status, response.read().decode(), response.getheader("X-Request-Id", "")
+        )
+    finally:
+        connection.close()
+
+
+def test_two_authorization_headers_are_refused_with_400_and_audited(
+    gateway: GatewayProcess,
+    tls_context: ssl.SSLContext,
+    tokens: Tokens,
+    postgres: ThrowawayPostgres,
+    public_upstream: UpstreamServer,
+) -> None:
+    # given alice's valid token first and a second credential after it
+    asked_before = public_upstream.paths().count(LIST)
+    headers = [
+        ("Authorization", f"Bearer {tokens.alice}"),
+        ("Authorization", f"Bearer {unknown_token()}"),
+    ]
+    # when both reach the gateway
+    answer = raw_get(gateway, tls_context, headers)
+    # then neither wins: the request is refused, recorded, and never forwarded
+    assert answer.status == 400
+    assert answer.body == "more than one Authorization header\n"
+    row = record_of(postgres, answer.request_id)
+    assert row["decision"] == "deny" and row["error_code"] == "duplicate_authorization"
+    assert row["status"] == 400 and row["subject"] is None
+    assert public_upstream.paths().count(LIST) == asked_before
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "Basic"])
+def test_two_credentials_folded_into_one_header_are_refused_with_400(
+    client: httpx.Client, tokens: Tokens, postgres: ThrowawayPostgres, scheme: str
+) -> None:
+    # given two credentials joined by a comma, as a proxy folds repeated headers
+    if scheme == "Bearer":
+        value = f"Bearer {tokens.alice}, Bearer {tokens.bob}"
+    else:
+        alice, bob = basic("alice", tokens.alice), basic("bob", tokens.bob)
+        value = f"{alice['Authorization']}, {bob['Authorization']}"
+    # when they reach the gateway
+    response = client.get(LIST, headers={"Authorization": value})
+    # then they are refused like two headers
+    assert response.status_code == 400
+    assert response.text == "more than one credential in the Authorization header\n"
+    row = record_of(postgres, response.headers["X-Request-Id"])
+    assert row["error_code"] == "duplicate_authorization"
