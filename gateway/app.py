@@ -41,6 +41,7 @@ from .errors import (
     IdentityError,
     MethodNotAllowedError,
     PrivateLeakError,
+    TooManyFailuresError,
     UpstreamError,
 )
 from .goproxy import semver
@@ -53,6 +54,7 @@ from .goproxy.requests import (
 )
 from .identity.base import Identifier
 from .identity.identify import identify
+from .identity.ratelimit import FailedAuthLimiter
 from .identity.tokens import TokenIdentifier
 from .observability import Metrics
 from .policy.engine import PolicyEngine
@@ -76,6 +78,7 @@ class Gateway:
 
     settings: Settings
     identifiers: tuple[Identifier, ...]
+    auth_failures: FailedAuthLimiter
     policy: PolicyEngine
     audit: AuditWriter
     forwarder: Forwarder
@@ -218,8 +221,18 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
         raise MethodNotAllowedError(f"{request.method} is not part of the module proxy protocol")
     target, upstream_path = gw.route(trail.path)
     trail.target = target
-    # every Authorization value: two are refused, never read first-wins
-    trail.identity = await identify(request.headers.getlist("authorization"), gw.identifiers)
+    try:  # every Authorization value: two are refused, never read first-wins
+        trail.identity = await identify(
+            request.headers.getlist("authorization"),
+            trail.client_address,
+            gw.identifiers,
+            gw.auth_failures,
+        )
+    except TooManyFailuresError as exc:
+        gw.metrics.auth_rate_limited.inc()
+        response = await _refusal(gw, trail, exc.status, [exc.reason], exc.code)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     await gw.decide(trail)
     if trail.decision is None or not trail.decision.allowed:
         return await _denied(gw, trail)
@@ -313,10 +326,14 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     connector=aiohttp.TCPConnector(limit=256), auto_decompress=False
                 )
             )
-            tokens = TokenIdentifier(SqlTokenStore(engine), settings.identity.token_cache_s)
+            identity = settings.identity
+            tokens = TokenIdentifier(
+                SqlTokenStore(engine), identity.token_cache_s, identity.negative_cache_s
+            )
             app.state.gateway = Gateway(
                 settings=settings,
                 identifiers=(tokens,),
+                auth_failures=FailedAuthLimiter(identity.failed_auth_per_minute),
                 policy=policy,
                 audit=writer,
                 forwarder=Forwarder(

@@ -7,7 +7,8 @@
     │   └── MethodNotAllowedError 405 anything but GET (the protocol is GET only)
     ├── NotFoundError            404  no such endpoint or checksum database
     ├── IdentityError            401  credentials were presented and are wrong
-    │   └── IdentityUnavailableError 503  the token store could not be read
+    │   ├── IdentityUnavailableError 503  the token store could not be read
+    │   └── TooManyFailuresError     429  this client sent too many bad credentials lately
     ├── PolicyError              503  OPA could not give a decision (down, garbage, undefined)
     ├── AuditError               503  the audit store could not make the decision durable
     ├── UpstreamError            502  no upstream in the list gave a usable answer
@@ -69,6 +70,18 @@ class IdentityUnavailableError(IdentityError):
 
     status = 503
     code = "identity_unavailable"
+
+
+class TooManyFailuresError(IdentityError):
+    """Refused without a look at the token store: the client's budget of bad credentials
+    is spent. ``retry_after_s`` goes out as the ``Retry-After`` header."""
+
+    status = 429
+    code = "too_many_failures"
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
 
 
 class PolicyError(GatewayError):

@@ -9,19 +9,39 @@ clients of the session's gateway are never limited.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import secrets
 import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
-from tests.conftest import Tokens
+from gateway.app import build_app
+from gateway.audit import migrate
+from gateway.certs import DevPki
+from gateway.observability import Metrics
+from gateway.settings import (
+    AuditSettings,
+    IdentitySettings,
+    PolicySettings,
+    Settings,
+    TlsSettings,
+    UpstreamSettings,
+)
+from tests.conftest import Tokens, gateway_env, modgate_cli
 from tests.support.audit import audit_rows
 from tests.support.gateway import GatewayProcess
+from tests.support.opa import OpaServer
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
 
@@ -191,3 +211,232 @@ def test_two_credentials_folded_into_one_header_are_refused_with_400(
     assert response.text == "more than one credential in the Authorization header\n"
     row = record_of(postgres, response.headers["X-Request-Id"])
     assert row["error_code"] == "duplicate_authorization"
+
+
+# -- 12. failures are cheap ------------------------------------------------------------------
+
+LIMITS_DB = "identity_limits"
+
+
+def _sql(postgres: ThrowawayPostgres, database: str, query: str) -> list[asyncpg.Record]:
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(postgres.libpq_dsn(database))
+        try:
+            rows: list[asyncpg.Record] = await conn.fetch(query)
+            return rows
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@dataclass(frozen=True)
+class LimitsDatabase:
+    name: str
+    alice: str  # a valid token in this database (group developers)
+
+
+@pytest.fixture(scope="module")
+def limits_db(postgres: ThrowawayPostgres) -> LimitsDatabase:
+    """A database of its own, so its counters see one gateway's lookups only."""
+    if not _sql(postgres, "modgate", f"SELECT 1 FROM pg_database WHERE datname = '{LIMITS_DB}'"):
+        _sql(postgres, "modgate", f"CREATE DATABASE {LIMITS_DB}")
+    migrate.upgrade(postgres.dsn(LIMITS_DB))
+    alice = modgate_cli(
+        "token",
+        "create",
+        "--subject",
+        "alice",
+        "--group",
+        "developers",
+        database_url=postgres.dsn(LIMITS_DB),
+    ).strip()
+    return LimitsDatabase(LIMITS_DB, alice)
+
+
+def token_store_reads(postgres: ThrowawayPostgres, database: str) -> int:
+    """Scans of ``api_tokens`` (each token lookup is one), once no other session is open.
+
+    A backend flushes its counters when it exits, but an idle one may hold them for up to
+    10 s (PostgreSQL 15 pgstat_report_stat); so read after the gateway stopped, once its
+    sessions are gone and the count holds still."""
+    query = (
+        "SELECT (SELECT count(*) FROM pg_stat_activity"
+        "        WHERE datname = current_database() AND pid <> pg_backend_pid()) AS others,"
+        "       (SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)"
+        "        FROM pg_stat_user_tables WHERE relname = 'api_tokens') AS reads"
+    )
+    deadline, last = time.monotonic() + 15, None
+    while time.monotonic() < deadline:
+        row = _sql(postgres, database, query)[0]
+        if row["others"] == 0:
+            if row["reads"] == last:
+                return int(row["reads"])
+            last = row["reads"]
+        time.sleep(0.5)
+    raise AssertionError(f"{database}: token lookups still changing after 15 s")
+
+
+def transactions(postgres: ThrowawayPostgres, database: str) -> tuple[int, int]:
+    """Committed and rolled-back transactions (a token lookup is a read, rolled back)."""
+    query = f"SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = '{database}'"
+    row = _sql(postgres, database, query)[0]
+    return int(row["xact_commit"]), int(row["xact_rollback"])
+
+
+@contextmanager
+def own_gateway(
+    tmp_path: Path,
+    pki: DevPki,
+    postgres: ThrowawayPostgres,
+    opa_server: OpaServer,
+    public_upstream: UpstreamServer,
+    private_upstream: UpstreamServer,
+    tls_context: ssl.SSLContext,
+    **identity: str,
+) -> Iterator[httpx.Client]:
+    env = gateway_env(pki, postgres, opa_server.url, public_upstream.url, private_upstream.url)
+    env["MODGATE_AUDIT_DATABASE_URL"] = postgres.dsn(LIMITS_DB)
+    env.update({f"MODGATE_IDENTITY_{key.upper()}": value for key, value in identity.items()})
+    process = GatewayProcess(env, pki.ca_cert, tmp_path / "modgate.log")
+    with process, httpx.Client(base_url=process.url, verify=tls_context, timeout=30) as client:
+        yield client
+
+
+StartGateway = Callable[..., AbstractContextManager[httpx.Client]]
+
+
+@pytest.fixture
+def start_gateway(
+    tmp_path: Path,
+    pki: DevPki,
+    postgres: ThrowawayPostgres,
+    opa_server: OpaServer,
+    public_upstream: UpstreamServer,
+    private_upstream: UpstreamServer,
+    tls_context: ssl.SSLContext,
+    limits_db: LimitsDatabase,
+) -> StartGateway:
+    """Start a gateway of its own on the limits database with MODGATE_IDENTITY_* given."""
+
+    def start(**identity: str) -> AbstractContextManager[httpx.Client]:
+        return own_gateway(
+            tmp_path,
+            pki,
+            postgres,
+            opa_server,
+            public_upstream,
+            private_upstream,
+            tls_context,
+            **identity,
+        )
+
+    return start
+
+
+def test_unknown_token_ids_repeated_as_the_go_command_does_cost_one_lookup_each(
+    start_gateway: StartGateway, postgres: ThrowawayPostgres
+) -> None:
+    # given 10 unknown ids, each sent twice (the go command retries every https 4xx once),
+    # and one unknown id sent 20 times, with the failure limit off
+    ids = [unknown_token() for _ in range(10)]
+    repeated = unknown_token()
+    before = token_store_reads(postgres, LIMITS_DB)
+    with start_gateway(failed_auth_per_minute="0", negative_cache_s="30") as client:
+        statuses = [client.get(LIST, headers=bearer(t)).status_code for t in ids for _ in (1, 2)]
+        statuses += [client.get(LIST, headers=bearer(repeated)).status_code for _ in range(20)]
+    lookups = token_store_reads(postgres, LIMITS_DB) - before
+    print(f"40 requests, 11 distinct unknown ids: {lookups} token-store lookups")
+    # then each distinct id reached the store once
+    assert statuses == [401] * 40
+    assert lookups == 11
+
+
+def test_random_unknown_ids_from_one_client_are_limited_and_spare_the_store(
+    start_gateway: StartGateway, postgres: ThrowawayPostgres
+) -> None:
+    # given a client that sends 200 requests, each with a new random token id
+    before = token_store_reads(postgres, LIMITS_DB)
+    commits_before, rollbacks_before = transactions(postgres, LIMITS_DB)
+    started = time.monotonic()
+    with start_gateway(failed_auth_per_minute="30") as client:
+        answers = [client.get(LIST, headers=bearer(unknown_token())) for _ in range(200)]
+    elapsed = time.monotonic() - started
+    lookups = token_store_reads(postgres, LIMITS_DB) - before
+    commits, rollbacks = transactions(postgres, LIMITS_DB)
+    commits, rollbacks = commits - commits_before, rollbacks - rollbacks_before
+    statuses = [answer.status_code for answer in answers]
+    print(
+        f"200 random ids in {elapsed:.1f} s: {statuses.count(401)} x 401, "
+        f"{statuses.count(429)} x 429, {lookups} token-store lookups, "
+        f"{commits} commits and {rollbacks} rollbacks in its database"
+    )
+    # then the first 30 are bad credentials, the 31st is refused 429, and only the
+    # requests answered 401 (a budget of 30 a minute, refilled meanwhile) cost a lookup
+    assert statuses[:30] == [401] * 30
+    assert statuses[30] == 429
+    assert set(statuses) == {401, 429}
+    assert lookups == statuses.count(401)
+    assert statuses.count(401) <= 30 + elapsed / 2 + 1
+
+
+def test_a_limited_client_gets_429_with_retry_after_even_for_a_valid_token(
+    start_gateway: StartGateway, postgres: ThrowawayPostgres, limits_db: LimitsDatabase
+) -> None:
+    # given a client that has spent its budget of 3 bad credentials a minute
+    with start_gateway(failed_auth_per_minute="3") as client:
+        spent = [client.get(LIST, headers=bearer(unknown_token())).status_code for _ in range(3)]
+        # when it presents credentials again, even valid ones
+        limited = client.get(LIST, headers=bearer(limits_db.alice))
+    # then it is refused 429 before its token is looked at, with when to come back
+    assert spent == [401] * 3
+    assert limited.status_code == 429
+    retry_after = int(limited.headers["Retry-After"])
+    assert 1 <= retry_after <= 21  # one unit refills in 20 s at 3 a minute
+    assert limited.text == (
+        f"too many failed authentications from 127.0.0.1; retry in {retry_after} s\n"
+    )
+    assert "WWW-Authenticate" not in limited.headers
+    row = record_of(postgres, limited.headers["X-Request-Id"], LIMITS_DB)
+    assert row["decision"] == "deny" and row["error_code"] == "too_many_failures"
+    assert row["status"] == 429 and row["subject"] is None
+
+
+def test_anonymous_requests_are_never_charged_or_limited(
+    start_gateway: StartGateway, limits_db: LimitsDatabase
+) -> None:
+    # given a budget of 3 bad credentials a minute
+    with start_gateway(failed_auth_per_minute="3") as client:
+        # when a client sends 10 requests without credentials
+        anonymous = [client.get(LIST) for _ in range(10)]
+        # then the policy answers each (401, authentication required), and none is charged:
+        # a valid token still works, and exactly 3 bad credentials pass before the limit
+        valid = client.get(LIST, headers=bearer(limits_db.alice))
+        bad = [client.get(LIST, headers=bearer(unknown_token())).status_code for _ in range(4)]
+        still_anonymous = client.get(LIST)
+    assert [r.status_code for r in anonymous] == [401] * 10
+    assert all("authentication required" in r.text for r in anonymous)
+    assert valid.status_code == 200
+    assert bad == [401, 401, 401, 429]
+    assert still_anonymous.status_code == 401
+    assert "authentication required" in still_anonymous.text
+
+
+def test_rate_limited_refusals_are_counted_in_the_metrics(
+    postgres: ThrowawayPostgres, opa_server: OpaServer, public_upstream: UpstreamServer
+) -> None:
+    # given the real app with a budget of 2 bad credentials a minute
+    settings = Settings(
+        tls=TlsSettings(plain_http=True),
+        identity=IdentitySettings(token_cache_s=0, failed_auth_per_minute=2),
+        policy=PolicySettings(opa_url=opa_server.url, retries=0),
+        audit=AuditSettings(database_url=postgres.dsn()),
+        upstream=UpstreamSettings(public=(public_upstream.url,)),
+    )
+    metrics = Metrics()
+    with TestClient(build_app(settings, metrics)) as client:
+        # when one client sends 5 bad credentials
+        statuses = [client.get(LIST, headers=bearer(unknown_token())).status_code for _ in range(5)]
+    # then the 3 refused with 429 are counted
+    assert statuses == [401, 401, 429, 429, 429]
+    assert metrics.auth_rate_limited.value() == 3
