@@ -47,6 +47,7 @@ from .errors import (
     NotFoundError,
     PrivateLeakError,
     SumdbNotServedError,
+    TooManyFailuresError,
     UpstreamError,
 )
 from .goproxy import semver
@@ -61,6 +62,7 @@ from .goproxy.requests import (
 )
 from .identity.base import Identifier
 from .identity.identify import identify
+from .identity.ratelimit import FailedAuthLimiter
 from .identity.tokens import TokenIdentifier
 from .observability import Metrics
 from .operations import Check, Operations, Readiness, healthz, metrics_page, readyz
@@ -85,6 +87,7 @@ class Gateway:
 
     settings: Settings
     identifiers: tuple[Identifier, ...]
+    auth_failures: FailedAuthLimiter
     policy: PolicyEngine
     audit: AuditWriter
     forwarder: Forwarder
@@ -234,7 +237,18 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
         raise MethodNotAllowedError(f"{request.method} is not part of the module proxy protocol")
     target, upstream_path = gw.route(trail.path)
     trail.target = target
-    trail.identity = await identify(request.headers.get("authorization"), gw.identifiers)
+    try:  # every Authorization value: two are refused, never read first-wins
+        trail.identity = await identify(
+            request.headers.getlist("authorization"),
+            trail.client_address,
+            gw.identifiers,
+            gw.auth_failures,
+        )
+    except TooManyFailuresError as exc:
+        gw.metrics.auth_rate_limited.inc()
+        response = await _refusal(gw, trail, exc.status, [exc.reason], exc.code)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     await gw.decide(trail)
     if trail.decision is None or not trail.decision.allowed:
         return await _denied(gw, trail)
@@ -301,8 +315,11 @@ async def _is_operator(request: Request) -> bool:
     """Whether the caller proves membership of ``server.operator_group``; bad or missing
     credentials are simply not an operator here (no 401 for a load balancer's probe)."""
     gw: Gateway = request.app.state.gateway
-    try:
-        identity = await identify(request.headers.get("authorization"), gw.identifiers)
+    client = request.client.host if request.client else ""
+    try:  # bad credentials here are charged like anywhere else (no brute force via probes)
+        identity = await identify(
+            request.headers.getlist("authorization"), client, gw.identifiers, gw.auth_failures
+        )
     except GatewayError:
         return False
     return gw.settings.server.operator_group in identity.groups
@@ -347,12 +364,16 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     connector=aiohttp.TCPConnector(limit=256), auto_decompress=False
                 )
             )
+            identity = settings.identity
             tokens = TokenIdentifier(
-                SqlTokenStore(engine, audit.timeout_s), settings.identity.token_cache_s
+                SqlTokenStore(engine, audit.timeout_s),
+                identity.token_cache_s,
+                identity.negative_cache_s,
             )
             gateway = app.state.gateway = Gateway(
                 settings=settings,
                 identifiers=(tokens,),
+                auth_failures=FailedAuthLimiter(identity.failed_auth_per_minute),
                 policy=policy,
                 audit=writer,
                 forwarder=Forwarder(

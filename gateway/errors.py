@@ -3,12 +3,14 @@
     GatewayError
     ├── BadRequestError          400  the request is not a GOPROXY/sumdb request we accept
     │   ├── MalformedPathError        a module path or version fails x/mod's rules
+    │   ├── DuplicateAuthorizationError  two Authorization headers, or two credentials in one
     │   └── MethodNotAllowedError 405 anything but GET (the protocol is GET only)
     ├── NotFoundError            404  no such endpoint (or an unknown checksum database,
     │                                 when sumdb.unknown_status = 404)
     ├── SumdbNotServedError      403  a checksum database modgate does not serve
     ├── IdentityError            401  credentials were presented and are wrong
-    │   └── IdentityUnavailableError 503  the token store could not be read
+    │   ├── IdentityUnavailableError 503  the token store could not be read
+    │   └── TooManyFailuresError     429  this client sent too many bad credentials lately
     ├── PolicyError              503  OPA could not give a decision (down, garbage, undefined)
     ├── AuditError               503  the audit store could not make the decision durable
     ├── UpstreamError            502  no upstream in the list gave a usable answer
@@ -43,6 +45,13 @@ class MalformedPathError(BadRequestError):
     code = "malformed_path"
 
 
+class DuplicateAuthorizationError(BadRequestError):
+    """Two Authorization headers, or two credentials folded into one: which one a proxy
+    in front of us, the audit record and the policy would each believe is ambiguous."""
+
+    code = "duplicate_authorization"
+
+
 class MethodNotAllowedError(BadRequestError):
     status = 405
     code = "method_not_allowed"
@@ -71,6 +80,18 @@ class IdentityUnavailableError(IdentityError):
 
     status = 503
     code = "identity_unavailable"
+
+
+class TooManyFailuresError(IdentityError):
+    """Refused without a look at the token store: the client's budget of bad credentials
+    is spent. ``retry_after_s`` goes out as the ``Retry-After`` header."""
+
+    status = 429
+    code = "too_many_failures"
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
 
 
 class PolicyError(GatewayError):

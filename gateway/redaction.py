@@ -13,7 +13,7 @@ import re
 
 _SECRET_SHAPES = re.compile(
     r"""
-      \bmgt_[A-Za-z0-9_]+                                   # modgate API tokens (any part)
+      \b(?i:mgt_)[A-Za-z0-9_]+     # modgate API tokens (any part; any case: a path's "!m")
     | \beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?   # JWT / JWS compact
     | \b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{16,}            # GitHub tokens
     | \bgithub_pat_[A-Za-z0-9_]{16,}
@@ -25,7 +25,7 @@ _SECRET_SHAPES = re.compile(
 
 def _placeholder(match: re.Match[str]) -> str:
     text = match.group(0)
-    if text.startswith("mgt_"):
+    if text[:4].lower() == "mgt_":
         return "mgt_<redacted>"
     if text.startswith("eyJ"):
         return "<redacted JWT>"

@@ -160,6 +160,10 @@ def gateway_env(
         "MODGATE_TLS_CERT_FILE": str(pki.server_cert),
         "MODGATE_TLS_KEY_FILE": str(pki.server_key),
         "MODGATE_IDENTITY_TOKEN_CACHE_S": "0",
+        # Tests share this gateway and its one client address: how many bad credentials
+        # others sent in the last minute must not decide a test (tests/hardening/
+        # test_identity.py starts gateways of its own to test the limit).
+        "MODGATE_IDENTITY_FAILED_AUTH_PER_MINUTE": "0",
         "MODGATE_UPSTREAM_READ_TIMEOUT_S": "5",
     }
 

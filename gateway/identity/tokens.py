@@ -5,7 +5,14 @@ would buy nothing against brute force and cost milliseconds per request). The id
 store find the row without scanning; the comparison is constant-time.
 
 Verified tokens are cached for ``cache_s`` seconds, which bounds how long a revoked token
-keeps working on a running gateway.
+keeps working on a running gateway. Ids the store does not know are remembered for
+``negative_cache_s`` seconds (at most ``NEGATIVE_CACHE_ENTRIES`` of them, the oldest
+forgotten first), so repeating an unknown id, as the go command does with every refused
+request, costs no lookup. That cannot hide a token made meanwhile: ids are 64 random bits
+drawn when the token is made (``new_token``), so a new token's id has never been asked for.
+
+No message here repeats the presented secret or the Basic user name (a token is often
+pasted into the wrong field).
 """
 
 import hashlib
@@ -13,6 +20,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +28,7 @@ from ..errors import IdentityError
 from .base import Credentials, Identity
 
 TOKEN_PREFIX = "mgt"
+NEGATIVE_CACHE_ENTRIES = 10_000
 _TOKEN_RE = re.compile(r"^mgt_([0-9a-f]{16})_([0-9a-f]{64})$")
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -68,19 +77,50 @@ def new_token(subject: str, groups: tuple[str, ...]) -> NewToken:
 class TokenIdentifier:
     """Proves an Identity from an API token sent as Bearer or as the Basic password."""
 
-    def __init__(self, store: TokenStore, cache_s: float) -> None:
+    def __init__(
+        self,
+        store: TokenStore,
+        cache_s: float,
+        negative_cache_s: float = 0.0,
+        *,
+        negative_entries: int = NEGATIVE_CACHE_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._cache_s = cache_s
         self._cache: dict[str, tuple[float, StoredToken]] = {}
+        self._negative_cache_s = negative_cache_s
+        self._negative_entries = negative_entries
+        self._unknown: dict[str, float] = {}  # token id -> when the store said so; oldest first
+        self._clock = clock
+
+    def _known_unknown(self, token_id: str, now: float) -> bool:
+        seen = self._unknown.get(token_id)
+        if seen is None:
+            return False
+        if now - seen < self._negative_cache_s:
+            return True
+        del self._unknown[token_id]
+        return False
+
+    def _remember_unknown(self, token_id: str, now: float) -> None:
+        if self._negative_cache_s <= 0:
+            return
+        self._unknown[token_id] = now
+        while len(self._unknown) > self._negative_entries:
+            del self._unknown[next(iter(self._unknown))]
 
     async def _lookup(self, token_id: str) -> StoredToken | None:
-        now = time.monotonic()
+        now = self._clock()
         hit = self._cache.get(token_id)
         if hit is not None and now - hit[0] < self._cache_s:
             return hit[1]
+        if self._known_unknown(token_id, now):
+            return None
         stored = await self._store.find(token_id)
         if stored is None:
             self._cache.pop(token_id, None)
+            self._remember_unknown(token_id, now)
         else:
             self._cache[token_id] = (now, stored)
         return stored
@@ -98,7 +138,5 @@ class TokenIdentifier:
         if stored.revoked:
             raise IdentityError("API token has been revoked")
         if credentials.login is not None and credentials.login != stored.subject:
-            raise IdentityError(
-                f"Basic login {credentials.login!r} does not match the token's subject"
-            )
+            raise IdentityError("the Basic user name does not match the token's subject")
         return Identity(subject=stored.subject, groups=stored.groups, method="token")
