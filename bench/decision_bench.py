@@ -1,6 +1,6 @@
-"""Micro-benchmark: one policy decision through opa-python-client's AsyncOpaClient (what
-modgate uses) against a raw aiohttp POST on a shared session, both to the same real OPA
-server on the bundled policies. Prints µs per decision and the ratio to the raw baseline.
+"""Micro-benchmark: one policy decision through modgate's OpaPolicyEngine against a raw
+aiohttp POST on a shared session, both to the same real OPA server on the bundled
+policies. Prints µs per decision and the ratio to the raw baseline.
 
     .venv/bin/python bench/decision_bench.py [--rounds 3] [--decisions 2000]
 """
@@ -24,7 +24,7 @@ from gateway.goproxy.requests import ModuleRequest  # noqa: E402
 from gateway.identity.base import Identity  # noqa: E402
 from gateway.policy.decision import decision_from_reply  # noqa: E402
 from gateway.policy.input import policy_input  # noqa: E402
-from gateway.policy.opa import OpaPolicyEngine  # noqa: E402
+from gateway.policy.opa import OpaEndpoint, OpaPolicyEngine  # noqa: E402
 from tests.support.opa import OpaServer  # noqa: E402
 
 # Built by the gateway's own input builder, so this is exactly the shape OPA gets.
@@ -47,7 +47,7 @@ async def per_decision_us(decide: object, count: int) -> float:
 async def main(rounds: int, count: int) -> None:
     with OpaServer(REPO / "policies") as opa:
         async with (
-            OpaPolicyEngine(opa.url, "modgate/decision", 5, 0) as engine,
+            OpaPolicyEngine(OpaEndpoint.for_url(opa.url), "modgate/decision", 5, 0) as engine,
             aiohttp.ClientSession() as session,
         ):
             url = f"{opa.url}/v1/data/modgate/decision"
@@ -61,10 +61,10 @@ async def main(rounds: int, count: int) -> None:
 
             await per_decision_us(raw, 200)  # warm up both paths
             await per_decision_us(client, 200)
-            results: dict[str, list[float]] = {"raw aiohttp POST": [], "AsyncOpaClient": []}
+            results: dict[str, list[float]] = {"raw aiohttp POST": [], "OpaPolicyEngine": []}
             for _ in range(rounds):
                 results["raw aiohttp POST"].append(await per_decision_us(raw, count))
-                results["AsyncOpaClient"].append(await per_decision_us(client, count))
+                results["OpaPolicyEngine"].append(await per_decision_us(client, count))
     base = statistics.median(results["raw aiohttp POST"])
     print(f"{'path':<20} {'µs/decision (median of ' + str(rounds) + ')':>28} {'ratio':>7}")
     for name, values in results.items():

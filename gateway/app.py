@@ -57,7 +57,7 @@ from .identity.tokens import TokenIdentifier
 from .observability import Metrics
 from .policy.engine import PolicyEngine
 from .policy.input import policy_input
-from .policy.opa import OpaPolicyEngine
+from .policy.opa import OpaEndpoint, OpaPolicyEngine, remote_endpoint
 from .policy.supervisor import SupervisedOpa, find_opa
 from .responses import TEXT_PLAIN, denial_lines, text_body, text_response
 from .settings import Settings
@@ -294,14 +294,15 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
             stack.push_async_callback(engine.dispose)
             sink = open_sink(settings.audit.database_url, engine)
             writer = await stack.enter_async_context(AuditWriter(sink))
-            opa_url = settings.policy.opa_url
-            if not opa_url:
+            if settings.policy.opa_url:
+                endpoint = remote_endpoint(settings.policy)
+            else:
                 binary = find_opa(settings.policy.opa_binary)
                 supervised = SupervisedOpa(binary, Path(settings.policy.policies_dir))
-                opa_url = (await stack.enter_async_context(supervised)).url
+                endpoint = OpaEndpoint.for_url((await stack.enter_async_context(supervised)).url)
             policy = await stack.enter_async_context(
                 OpaPolicyEngine(
-                    opa_url,
+                    endpoint,
                     settings.policy.decision_path,
                     settings.policy.timeout_s,
                     settings.policy.retries,

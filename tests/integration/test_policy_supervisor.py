@@ -19,7 +19,7 @@ from gateway.errors import ConfigError
 from gateway.goproxy.requests import ModuleRequest
 from gateway.identity.base import Identity
 from gateway.policy.input import policy_input
-from gateway.policy.opa import OpaPolicyEngine
+from gateway.policy.opa import OpaEndpoint, OpaPolicyEngine
 from gateway.policy.supervisor import SupervisedOpa
 from tests.conftest import REPO
 from tests.support.opa import find_opa
@@ -60,7 +60,7 @@ def modgate(
 async def test_supervised_opa_decides_on_the_bundled_policies_and_restarts_when_killed() -> None:
     async with (
         SupervisedOpa(find_opa(), REPO / "policies") as opa,
-        OpaPolicyEngine(opa.url, "modgate/decision", 2, 0) as engine,
+        OpaPolicyEngine(OpaEndpoint.for_url(opa.url), "modgate/decision", 2, 0) as engine,
     ):
         assert (await engine.decide(ALICE_INPUT)).allowed
         process = opa._process
