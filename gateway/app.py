@@ -57,7 +57,7 @@ from .identity.tokens import TokenIdentifier
 from .observability import Metrics
 from .policy.engine import PolicyEngine
 from .policy.input import policy_input
-from .policy.opa import OpaEndpoint, OpaPolicyEngine, remote_endpoint
+from .policy.opa import OpaPolicyEngine, remote_endpoint
 from .policy.supervisor import SupervisedOpa, find_opa
 from .responses import TEXT_PLAIN, denial_lines, text_body, text_response
 from .settings import Settings
@@ -294,12 +294,16 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
             stack.push_async_callback(engine.dispose)
             sink = open_sink(settings.audit.database_url, engine)
             writer = await stack.enter_async_context(AuditWriter(sink))
+            supervised = None
             if settings.policy.opa_url:
                 endpoint = remote_endpoint(settings.policy)
-            else:
-                binary = find_opa(settings.policy.opa_binary)
-                supervised = SupervisedOpa(binary, Path(settings.policy.policies_dir))
-                endpoint = OpaEndpoint.for_url((await stack.enter_async_context(supervised)).url)
+            else:  # our own OPA, on a private socket; it gets a new one when restarted
+                supervised = await stack.enter_async_context(
+                    SupervisedOpa(
+                        find_opa(settings.policy.opa_binary), Path(settings.policy.policies_dir)
+                    )
+                )
+                endpoint = supervised.endpoint
             policy = await stack.enter_async_context(
                 OpaPolicyEngine(
                     endpoint,
@@ -308,6 +312,8 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     settings.policy.retries,
                 )
             )
+            if supervised is not None:
+                supervised.on_restart(policy.follow)
             session = await stack.enter_async_context(
                 aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=256), auto_decompress=False

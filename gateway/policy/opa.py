@@ -32,6 +32,7 @@ import aiohttp
 from ..errors import ConfigError, PolicyError
 from ..settings import LOOPBACK_HOSTS, PolicySettings
 from .decision import Decision, decision_from_reply
+from .peer import OwnChildConnector
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,14 @@ class OpaEndpoint:
     base_url: str
     """``scheme://host:port`` of a remote OPA, or SOCKET_BASE_URL with ``unix_socket``."""
     unix_socket: str = ""
+    peer_pid: int = 0
+    """With ``unix_socket``: the pid every connection must end at (0: not checked)."""
     token: str = field(default="", repr=False)  # never in a log line or a traceback
     ca_file: str = ""
 
     @classmethod
-    def for_socket(cls, path: str) -> "OpaEndpoint":
-        return cls(SOCKET_BASE_URL, unix_socket=path)
+    def for_socket(cls, path: str, peer_pid: int = 0) -> "OpaEndpoint":
+        return cls(SOCKET_BASE_URL, unix_socket=path, peer_pid=peer_pid)
 
     @classmethod
     def for_url(cls, url: str, token: str = "", ca_file: str = "") -> "OpaEndpoint":
@@ -108,6 +111,8 @@ def remote_endpoint(policy: PolicySettings) -> OpaEndpoint:
 
 
 def _connector(endpoint: OpaEndpoint) -> aiohttp.BaseConnector:
+    if endpoint.unix_socket and endpoint.peer_pid:
+        return OwnChildConnector(endpoint.unix_socket, endpoint.peer_pid)
     if endpoint.unix_socket:
         return aiohttp.UnixConnector(path=endpoint.unix_socket)
     if not endpoint.base_url.startswith("https://"):
