@@ -53,10 +53,13 @@ lint: venv
 	$(BIN)/ruff format --check gateway tests bench migrations
 	$(BIN)/mypy gateway
 
+# The bundled policies, and the authz policy of the OPA in compose.yaml (deploy/opa).
 policy-test: tools
 	$(OPA) check --strict --ignore '*_test.rego' policies
-	$(OPA) fmt --list --fail policies
+	$(OPA) check --strict --ignore '*_test.rego' deploy/opa
+	$(OPA) fmt --list --fail policies deploy/opa
 	$(OPA) test -v policies
+	$(OPA) test -v deploy/opa
 
 test: venv tools system-deps lint policy-test
 	$(BIN)/pytest -q

@@ -68,7 +68,7 @@ from .observability import Metrics
 from .operations import Check, Operations, Readiness, healthz, metrics_page, readyz
 from .policy.engine import PolicyEngine
 from .policy.input import policy_input
-from .policy.opa import OpaPolicyEngine
+from .policy.opa import OpaPolicyEngine, remote_endpoint
 from .policy.supervisor import SupervisedOpa, find_opa
 from .responses import denial_lines, text_response
 from .settings import Settings
@@ -346,19 +346,26 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                 "Audit rows waiting for the writer.",
                 lambda: writer.queued,
             )
-            opa_url = settings.policy.opa_url
-            if not opa_url:
-                binary = find_opa(settings.policy.opa_binary)
-                supervised = SupervisedOpa(binary, Path(settings.policy.policies_dir))
-                opa_url = (await stack.enter_async_context(supervised)).url
+            supervised = None
+            if settings.policy.opa_url:
+                endpoint = remote_endpoint(settings.policy)
+            else:  # our own OPA, on a private socket; it gets a new one when restarted
+                supervised = await stack.enter_async_context(
+                    SupervisedOpa(
+                        find_opa(settings.policy.opa_binary), Path(settings.policy.policies_dir)
+                    )
+                )
+                endpoint = supervised.endpoint
             policy = await stack.enter_async_context(
                 OpaPolicyEngine(
-                    opa_url,
+                    endpoint,
                     settings.policy.decision_path,
                     settings.policy.timeout_s,
                     settings.policy.retries,
                 )
             )
+            if supervised is not None:
+                supervised.on_restart(policy.follow)
             session = await stack.enter_async_context(
                 aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=256), auto_decompress=False

@@ -27,6 +27,7 @@ from .audit.tokens import SqlTokenStore
 from .certs import DEFAULT_HOSTS, init_dev_pki
 from .errors import ConfigError
 from .identity.tokens import new_token
+from .policy.opa import remote_endpoint
 from .policy.supervisor import find_opa
 from .settings import Settings, for_serving, load_settings
 
@@ -79,6 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = for_serving(_settings(args))
     if not settings.policy.opa_url:  # check what the supervised OPA needs before binding
         _check_bundled_policies(settings)
+    else:  # the token file is readable and not empty: one line and exit 2, not a traceback
+        remote_endpoint(settings.policy)
     if settings.audit.migrate_on_start:
         migrate.upgrade(settings.audit.database_url)
     serve(settings)

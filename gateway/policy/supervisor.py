@@ -1,28 +1,55 @@
 """SupervisedOpa: the OPA server modgate runs itself when no ``policy.opa_url`` is set.
 
 For ``make run`` and small installs: one ``opa run --server --watch`` on the bundled
-``policies/`` directory, bound to 127.0.0.1 on a free port. ``--watch`` reloads edited
-policies and data without a restart; a bad edit keeps the last good policy serving (OPA
-logs the error). If the process dies it is restarted; while it is down, decisions fail
-and requests are refused (fail closed).
+``policies/`` directory. ``--watch`` reloads edited policies and data without a restart; a
+bad edit keeps the last good policy serving (OPA logs the error).
+
+Only modgate can talk to it:
+
+- it listens on no TCP port, only on a Unix socket (mode 0600) inside a fresh directory
+  that ``tempfile.mkdtemp`` makes mode 0700 for modgate's user, removed on exit;
+- every start uses a new socket path (``opa-1.sock``, ``opa-2.sock``, ...), so a
+  restarted OPA never comes back on an address something else may have taken meanwhile;
+- after every start, and on every new connection, modgate asks the kernel who listens on
+  the socket (``peer.py``) and refuses anything but its own child.
+
+A process running as modgate's own user (or root) can still reach the socket; it could as
+well edit the watched ``policies_dir`` or read modgate's environment. OPA's
+``--authorization=basic`` with a read-only authz policy would have refused its writes,
+but cost OPA 250-600 µs of CPU per decision here (it builds and evaluates the authz query
+for every request, server/authorizer/authorizer.go), against 650-850 µs for the decision
+itself: a third more work that protects nothing such a process could not get around. Run
+modgate as its own user.
+
+If the process dies, the listeners (the policy engine) are told at once that it is gone,
+so nothing is asked at the old address again; it is restarted on a new socket and the
+listeners get the new address. While it is down, decisions fail and requests are refused
+(fail closed).
 """
 
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
-import socket
+import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 
 from ..errors import ConfigError
+from .opa import OpaEndpoint
+from .peer import check_socket_peer
 
 log = logging.getLogger(__name__)
 
 REPO_OPA = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "opa"
 START_TIMEOUT_S = 15.0
-RESTART_DELAY_S = 1.0
+RESTART_DELAY_S = 0.5
+MAX_SOCKET_PATH_BYTES = 100  # sun_path holds 108 bytes on Linux, 104 on the BSDs
+
+Listener = Callable[[OpaEndpoint | None], Awaitable[None]]  # None: OPA is down
 
 
 def find_opa(configured: str) -> Path:
@@ -43,26 +70,46 @@ def find_opa(configured: str) -> Path:
     return Path(found)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _child_environment() -> dict[str, str]:
+    """modgate's environment without its own settings (database URL, tokens): a policy
+    can read OPA's environment (``opa.runtime().env``) and must not find secrets there."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MODGATE_")}
 
 
 class SupervisedOpa:
-    """``async with SupervisedOpa(binary, policies_dir) as opa: opa.url``"""
+    """``async with SupervisedOpa(binary, policies_dir) as opa: opa.endpoint``
+
+    ``opa.on_restart(listener)`` registers ``await listener(None)``, called as soon as OPA
+    has died, and ``await listener(new_endpoint)`` after each successful restart. Leaving
+    the block stops OPA and removes its directory."""
 
     def __init__(self, binary: Path, policies_dir: Path) -> None:
         if not policies_dir.is_dir():
             raise ConfigError(f"config key policy.policies_dir: no such directory {policies_dir}")
         self._binary = binary
         self._policies_dir = policies_dir
-        self._port = _free_port()
-        self.url = f"http://127.0.0.1:{self._port}"
+        self._directory: Path | None = None
+        self._starts = 0
+        self._endpoint: OpaEndpoint | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._listeners: list[Listener] = []
 
-    def _argv(self) -> list[str]:
+    @property
+    def endpoint(self) -> OpaEndpoint:
+        """The address of the OPA running now (a new one after each restart)."""
+        if self._endpoint is None:
+            raise ConfigError("the supervised OPA is not running")
+        return self._endpoint
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def on_restart(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _argv(self, socket_path: Path) -> list[str]:
         return [
             str(self._binary),
             "run",
@@ -73,7 +120,9 @@ class SupervisedOpa:
             # mode roughly halved the per-blacklist-entry cost of a decision, measured here.
             "--optimize-store-for-read-speed",
             "--addr",
-            f"127.0.0.1:{self._port}",
+            f"unix://{socket_path}",
+            "--unix-socket-perm",
+            "600",
             "--ignore",
             "*_test.rego",
             "--log-level",
@@ -81,20 +130,50 @@ class SupervisedOpa:
             str(self._policies_dir),
         ]
 
+    def _next_socket_path(self) -> Path:
+        if self._directory is None:
+            raise ConfigError("the supervised OPA has no directory")
+        self._starts += 1
+        path = self._directory / f"opa-{self._starts}.sock"
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+            raise ConfigError(
+                f"the OPA socket path {path} is too long for a Unix socket: "
+                "set TMPDIR to a shorter directory"
+            )
+        return path
+
     async def _start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            *self._argv(), stdin=asyncio.subprocess.DEVNULL
+        socket_path = self._next_socket_path()
+        process = await asyncio.create_subprocess_exec(
+            *self._argv(socket_path),
+            stdin=asyncio.subprocess.DEVNULL,
+            env=_child_environment(),
         )
-        deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
-        async with aiohttp.ClientSession() as session:
-            while asyncio.get_running_loop().time() < deadline:
-                if self._process.returncode is not None:
+        self._process = process
+        try:
+            await self._wait_healthy(process, socket_path)
+            # The path is in a directory only this user can enter; the kernel confirms
+            # that the process answering there is the child just started.
+            await asyncio.to_thread(check_socket_peer, str(socket_path), process.pid)
+        except BaseException:
+            await _stop(process)
+            raise
+        self._endpoint = OpaEndpoint.for_socket(str(socket_path), process.pid)
+        log.info("supervised OPA (pid %s) listening on %s", process.pid, socket_path)
+
+    async def _wait_healthy(self, process: asyncio.subprocess.Process, socket_path: Path) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT_S
+        connector = aiohttp.UnixConnector(path=str(socket_path))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            while loop.time() < deadline:
+                if process.returncode is not None:
                     raise ConfigError(
-                        f"OPA exited with status {self._process.returncode} at start: "
+                        f"OPA exited with status {process.returncode} at start: "
                         f"check the policies in {self._policies_dir} (`modgate policy check`)"
                     )
                 with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with session.get(f"{self.url}/health") as response:
+                    async with session.get("http://opa/health") as response:
                         if response.status == 200:
                             return
                 await asyncio.sleep(0.05)
@@ -107,14 +186,36 @@ class SupervisedOpa:
                 return
             status = await process.wait()
             log.error("supervised OPA exited with status %s; restarting", status)
+            if self._endpoint is not None:
+                old, self._endpoint = self._endpoint, None
+                await self._tell(None)  # never ask the old address again
+                with contextlib.suppress(OSError):
+                    os.unlink(old.unix_socket)
             await asyncio.sleep(RESTART_DELAY_S)
             try:
                 await self._start()
             except ConfigError as exc:
                 log.error("supervised OPA did not restart: %s", exc.reason)
+                continue
+            except OSError as exc:  # e.g. the binary was removed: keep trying, fail closed
+                log.error("supervised OPA did not restart: %s", exc)
+                continue
+            await self._tell(self.endpoint)
+
+    async def _tell(self, endpoint: OpaEndpoint | None) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(endpoint)
+            except Exception:  # a listener's bug must not stop the supervision
+                log.exception("supervised OPA listener failed")
 
     async def __aenter__(self) -> "SupervisedOpa":
-        await self._start()
+        self._directory = Path(tempfile.mkdtemp(prefix="modgate-opa-"))  # mode 0700
+        try:
+            await self._start()
+        except BaseException:
+            self._remove_directory()
+            raise
         self._watchdog = asyncio.create_task(self._watch(), name="opa-watchdog")
         return self
 
@@ -123,11 +224,23 @@ class SupervisedOpa:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
-        process = self._process
-        if process is not None and process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout=5)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        process, self._process = self._process, None
+        if process is not None:
+            await _stop(process)
+        self._remove_directory()
+
+    def _remove_directory(self) -> None:
+        directory, self._directory = self._directory, None
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), timeout=5)
+    except TimeoutError:
+        process.kill()
+        await process.wait()

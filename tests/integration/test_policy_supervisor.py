@@ -1,5 +1,6 @@
 """The OPA that `make run` supervises: starts on the bundled policies, refuses a policy that
-does not compile (with a clear error), and comes back when it dies."""
+does not compile (with a clear error), and comes back when it dies, on a new socket the
+policy engine follows. (Who may reach it: tests/hardening/test_opa_supervision.py.)"""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, PolicyError
 from gateway.goproxy.requests import ModuleRequest
 from gateway.identity.base import Identity
 from gateway.policy.input import policy_input
@@ -57,20 +58,55 @@ def modgate(
     )
 
 
+def exists(path: str) -> bool:
+    return Path(path).exists()
+
+
 async def test_supervised_opa_decides_on_the_bundled_policies_and_restarts_when_killed() -> None:
     async with (
         SupervisedOpa(find_opa(), REPO / "policies") as opa,
-        OpaPolicyEngine(opa.url, "modgate/decision", 2, 0) as engine,
+        OpaPolicyEngine(opa.endpoint, "modgate/decision", 2, 0) as engine,
     ):
+        opa.on_restart(engine.follow)
         assert (await engine.decide(ALICE_INPUT)).allowed
-        process = opa._process
-        assert process is not None
-        process.kill()
+        first_pid, first_socket = opa.pid, opa.endpoint.unix_socket
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
         for _ in range(100):
             await asyncio.sleep(0.1)
-            if opa._process is not process and await engine.healthy():
+            if opa.pid != first_pid and await engine.healthy():
                 break
         assert (await engine.decide(ALICE_INPUT)).allowed
+        assert engine.endpoint.unix_socket == opa.endpoint.unix_socket != first_socket
+        assert not exists(first_socket)
+
+
+async def test_requests_fail_closed_while_the_supervised_opa_is_down() -> None:
+    async with (
+        SupervisedOpa(find_opa(), REPO / "policies") as opa,
+        OpaPolicyEngine(opa.endpoint, "modgate/decision", 2, 0) as engine,
+    ):
+        opa.on_restart(engine.follow)
+        first_pid = opa.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+        for _ in range(50):  # the watchdog tells the engine at once, before restarting
+            await asyncio.sleep(0.02)
+            if not await engine.healthy():
+                break
+        with pytest.raises(PolicyError, match="unreachable"):
+            await engine.decide(ALICE_INPUT)
+
+
+async def test_the_engine_reads_any_document_of_the_policy() -> None:
+    async with (
+        SupervisedOpa(find_opa(), REPO / "policies") as opa,
+        OpaPolicyEngine(opa.endpoint, "modgate/decision", 2, 0) as engine,
+    ):
+        decision = await engine.document("modgate/decision", ALICE_INPUT)
+        assert isinstance(decision, dict) and decision["allow"] is True
+        with pytest.raises(PolicyError, match="undefined"):
+            await engine.document("modgate/no_such_rule")
 
 
 async def test_policy_that_does_not_compile_stops_start_up_with_a_clear_error(
@@ -99,12 +135,12 @@ def test_policy_test_command_runs_the_bundled_rego_tests() -> None:
     assert "PASS" in done.stdout
 
 
-async def test_supervised_opa_is_stopped_when_the_gateway_stops() -> None:
+async def test_supervised_opa_is_stopped_and_its_directory_removed_when_the_gateway_stops() -> None:
     async with SupervisedOpa(find_opa(), REPO / "policies") as opa:
-        url = opa.url
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(aiohttp.ClientError):
-            await session.get(f"{url}/health")
+        pid, socket_path = opa.pid, opa.endpoint.unix_socket
+        assert exists(socket_path)
+    assert pid is not None and not exists(f"/proc/{pid}")
+    assert not exists(os.path.dirname(socket_path))
 
 
 def test_serve_refuses_to_start_on_policies_that_do_not_compile(tmp_path: Path) -> None:

@@ -1,10 +1,15 @@
-"""A real OPA server (`opa run --server`) on a free loopback port, watching a policy dir."""
+"""A real OPA server (`opa run --server`) on a free loopback port, watching a policy dir.
+
+Extra `opa run` arguments start it the way a deployment does, e.g.
+`--authentication=token --authorization=basic` with an authz policy directory; `token`
+is then sent with the health probe. `tls` serves https."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -52,10 +57,20 @@ class OpaServer:
     """`opa run --server --watch` over `policies_dir`; context manager, `.url`, `.stop()`."""
 
     def __init__(
-        self, policies_dir: Path, binary: Path | None = None, log_path: Path | None = None
+        self,
+        policies_dir: Path,
+        binary: Path | None = None,
+        log_path: Path | None = None,
+        *,
+        extra_args: tuple[str, ...] = (),
+        token: str = "",
+        tls: tuple[Path, Path, Path] | None = None,
     ) -> None:
         self.policies_dir = Path(policies_dir)
         self.binary = binary or find_opa()
+        self.extra_args = extra_args
+        self.token = token
+        self.tls = tls  # (cert, key, CA): serve https with that pair, probe it with the CA
         self.port = free_port()
         if log_path is None:  # kept after the run, for debugging failed tests
             fd, log_name = tempfile.mkstemp(prefix="modgate-opa-", suffix=".log")
@@ -66,8 +81,14 @@ class OpaServer:
         self._log: IO[bytes] | None = None
 
     @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("OPA is not running")
+        return self._proc.pid
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> OpaServer:
         if self._proc is not None:
@@ -84,6 +105,8 @@ class OpaServer:
                 "--watch",
                 "--ignore",
                 "*_test.rego",
+                *self.extra_args,
+                *self._tls_args(),
                 str(self.policies_dir),
             ],
             stdin=subprocess.DEVNULL,
@@ -103,9 +126,19 @@ class OpaServer:
             + self.log_path.read_text(errors="replace")[-3000:]
         )
 
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        cert, key, _ca = self.tls
+        return ["--tls-cert-file", str(cert), "--tls-private-key-file", str(key)]
+
     def healthy(self) -> bool:
+        request = urllib.request.Request(self.url + "/health")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
+            context = None if self.tls is None else ssl.create_default_context(cafile=self.tls[2])
+            with urllib.request.urlopen(request, timeout=1, context=context) as resp:
                 return bool(resp.status == 200)
         except urllib.error.HTTPError as err:
             err.close()
