@@ -1,1 +1,2 @@
-"""The client-facing HTTP layer: what uvicorn runs in front of the application."""
+"""The client-facing HTTP layer: the protocol class uvicorn runs (limits, TLS, connection
+facts for the app) and the TLS context."""
