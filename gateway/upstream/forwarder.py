@@ -77,7 +77,9 @@ class UpstreamReply:
         try:
             async for chunk in self._response.content.iter_chunked(STREAM_CHUNK_BYTES):
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except TimeoutError as exc:  # aiohttp's sock_read timeout is a TimeoutError too
+            raise UpstreamTimeoutError(f"upstream {self.upstream} went silent mid-body") from exc
+        except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(f"upstream {self.upstream} broke off the body") from exc
 
     def close(self) -> None:
