@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route, request_response
 
 from .audit.database import open_engine
@@ -60,6 +60,7 @@ from .goproxy.requests import (
     parse_module_request,
     parse_sumdb_request,
 )
+from .http.delivery import Delivery, StreamedDelivery
 from .identity.base import Identifier
 from .identity.identify import identify
 from .identity.ratelimit import FailedAuthLimiter
@@ -167,33 +168,21 @@ def _buffered(gw: Gateway, trail: RequestTrail, reply: UpstreamReply) -> Respons
 
 
 def _streamed(gw: Gateway, trail: RequestTrail, reply: UpstreamReply) -> Response:
-    max_bytes = gw.settings.upstream.max_zip_bytes
-
-    async def body() -> AsyncIterator[bytes]:
-        digest, size, error = hashlib.sha256(), 0, None
-        try:
-            async for chunk in reply.chunks():
-                size += len(chunk)
-                if size > max_bytes:
-                    error = "zip_too_large"
-                    raise UpstreamError(f"zip larger than {max_bytes} bytes")
-                digest.update(chunk)
-                yield chunk
-        except UpstreamError as exc:
-            error = error or exc.code
-            raise
-        except BaseException:  # the client went away (cancelled) mid-body
-            error = error or "client_disconnected"
-            raise
-        finally:
-            reply.close()
-            trail.complete(gw.audit, 200, size, digest.hexdigest(), error)
-
+    """A zip, streamed; its completion records what reached the client (``Delivery``)."""
     headers = _passed_headers(trail, reply)
     headers.setdefault("Content-Type", "application/zip")
-    if reply.size is not None:
+    if reply.size is not None:  # kept, so a client can tell a body cut short
         headers["Content-Length"] = str(reply.size)
-    return StreamingResponse(body(), status_code=200, headers=headers)
+
+    def ended(delivery: Delivery) -> None:
+        reply.close()
+        trail.complete(
+            gw.audit, delivery.status, delivery.bytes, delivery.sha256, delivery.error_code
+        )
+
+    return StreamedDelivery(
+        reply.chunks(), headers, max_bytes=gw.settings.upstream.max_zip_bytes, on_end=ended
+    )
 
 
 async def _refusal(

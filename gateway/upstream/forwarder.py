@@ -92,7 +92,7 @@ class UpstreamReply:
         try:
             async for chunk in self._response.content.iter_chunked(STREAM_CHUNK_BYTES):
                 yield chunk
-        except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
+        except TimeoutError as exc:  # a sock_read or total deadline mid-body
             raise UpstreamTimeoutError(f"upstream {self.upstream} timed out mid-body") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(f"upstream {self.upstream} broke off the body") from exc

@@ -3,9 +3,9 @@
 It serves a directory tree (see `gomodules.write_proxy_tree`; sumdb files such as
 `sumdb/<name>/supported`, `sumdb/<name>/lookup/...` and `.../tile/...` are plain files
 placed by tests), records every request it receives, and can misbehave on demand:
-fixed error status, delay, connection reset, truncated body, a redirect elsewhere, a body
-trickled one byte at a time. It runs in a background thread, so sync and async tests can
-both use it; with an ``ssl.SSLContext`` it speaks https.
+fixed error status, delay, connection reset, truncated (or stalled) body, chunked bodies,
+a redirect elsewhere, a body trickled one byte at a time. It runs in a background thread,
+so sync and async tests can both use it; with an ``ssl.SSLContext`` it speaks https.
 """
 
 from __future__ import annotations
@@ -141,13 +141,18 @@ class _Handler(BaseHTTPRequestHandler):
         data = target.read_bytes()
         self.send_response(200)
         self.send_header("Content-Type", _content_type(target.name))
-        self.send_header("Content-Length", str(len(data)))
+        if up.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if not send_body:
             return
         cut = up.truncate_body_after
         if cut is not None and cut < len(data):
-            self.wfile.write(data[:cut])
+            self._write_body(data[:cut], last=False)
+            if up.stall_body_s:
+                time.sleep(up.stall_body_s)  # silence mid-body, then break off
             self.close_connection = True  # orderly FIN after N bytes: a short body
             return
         if up.trickle_interval_s:
@@ -155,7 +160,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data[i : i + 1])
                 time.sleep(up.trickle_interval_s)
             return
-        self.wfile.write(data)
+        self._write_body(data, last=True)
+
+    def _write_body(self, data: bytes, *, last: bool) -> None:
+        """Write ``data`` as is, or in chunks; the terminating chunk only when ``last``."""
+        if not self.server.upstream.chunked:
+            self.wfile.write(data)
+            return
+        for start in range(0, len(data), 64 * 1024):
+            piece = data[start : start + 64 * 1024]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        if last:
+            self.wfile.write(b"0\r\n\r\n")
 
 
 class UpstreamServer:
@@ -167,6 +183,8 @@ class UpstreamServer:
         self.delay_s: float = 0.0
         self.reset_connections: bool = False
         self.truncate_body_after: int | None = None
+        self.stall_body_s: float = 0.0  # with truncate_body_after: wait this long first
+        self.chunked: bool = False  # Transfer-Encoding: chunked instead of Content-Length
         self.status: int | None = None
         self.redirect_to: str | None = None
         """Answer every request with ``redirect_status`` to this base URL + the same path."""
@@ -244,6 +262,8 @@ class UpstreamServer:
         self.redirect_to = None
         self.redirect_status = 302
         self.trickle_interval_s = 0.0
+        self.stall_body_s = 0.0
+        self.chunked = False
 
     # -- access log --------------------------------------------------------------------
     @property

@@ -95,6 +95,29 @@ async def test_truncate_body_after(upstream: UpstreamServer) -> None:
             await r.read()
 
 
+async def test_chunked_body_whole_and_truncated(upstream: UpstreamServer) -> None:
+    upstream.chunked = True
+    url = upstream.url + "/example.com/hello/@v/v1.0.0.zip"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as r:
+            assert r.headers["Transfer-Encoding"] == "chunked" and r.content_length is None
+            assert await r.read() == ZIP
+        upstream.truncate_body_after = 1000
+        async with session.get(url) as r:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
+
+
+async def test_stall_body_before_breaking_off(upstream: UpstreamServer) -> None:
+    upstream.truncate_body_after, upstream.stall_body_s = 1000, 0.5
+    timeout = aiohttp.ClientTimeout(sock_read=0.2)
+    url = upstream.url + "/example.com/hello/@v/v1.0.0.zip"
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as r:
+        assert await r.content.readexactly(1000) == ZIP[:1000]
+        with pytest.raises(TimeoutError):
+            await r.read()
+
+
 async def test_delay(upstream: UpstreamServer) -> None:
     upstream.delay_s = 0.5
     timeout = aiohttp.ClientTimeout(total=0.2)
