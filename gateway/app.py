@@ -181,7 +181,12 @@ def _streamed(gw: Gateway, trail: RequestTrail, reply: UpstreamReply) -> Respons
         )
 
     return StreamedDelivery(
-        reply.chunks(), headers, max_bytes=gw.settings.upstream.max_zip_bytes, on_end=ended
+        reply.chunks(),
+        headers,
+        max_bytes=gw.settings.upstream.max_zip_bytes,
+        on_end=ended,
+        send_timeout_s=gw.settings.server.send_timeout_s,
+        deadline_s=gw.settings.upstream.zip_timeout_s,
     )
 
 

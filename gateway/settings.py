@@ -35,6 +35,7 @@ DEFAULT_MAX_ZIP_BYTES = 500 * 1024 * 1024  # the go command's own limit (x/mod/z
 DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0
+DEFAULT_SEND_TIMEOUT_S = 30.0
 DEFAULT_MAX_REQUEST_LINE_BYTES = 8 * 1024
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_MAX_HEADERS = 100
@@ -59,6 +60,9 @@ class ServerSettings:
     """Seconds a client has to send a request's line and headers, however it trickles them."""
     keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_TIMEOUT_S
     """Seconds an idle keep-alive connection stays open between requests."""
+    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S
+    """Seconds a client may leave a streamed answer waiting (it stopped reading); then it is
+    cut off as too slow, and the upstream connection behind it is freed."""
     max_request_line_bytes: int = DEFAULT_MAX_REQUEST_LINE_BYTES
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     """All header lines of one request together, in bytes."""
@@ -300,6 +304,7 @@ def validate(settings: Settings) -> Settings:
         "server.max_connections": server.max_connections,
         "server.header_timeout_s": server.header_timeout_s,
         "server.keep_alive_timeout_s": server.keep_alive_timeout_s,
+        "server.send_timeout_s": server.send_timeout_s,
         "server.max_request_line_bytes": server.max_request_line_bytes,
         "server.max_header_bytes": server.max_header_bytes,
         "server.max_headers": server.max_headers,

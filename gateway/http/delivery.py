@@ -6,9 +6,10 @@ It replaces Starlette's ``StreamingResponse`` for zips. When it is done it hands
 - the bytes that reached the client, meaning acknowledged by the client's TCP stack, and
   the SHA-256 of exactly those bytes;
 - how it ended: 200 delivered whole; 499 ``client_disconnected`` (the client went away
-  before it had everything) or ``client_too_slow`` (it stopped taking bytes, and was cut
-  off); 502 ``upstream_failed`` or ``zip_too_large``, 504 ``upstream_timeout`` (the upstream
-  broke off, went silent, or sent too much).
+  before it had everything) or ``client_too_slow`` (it stopped taking bytes for
+  ``send_timeout_s``, or had not taken the whole zip by ``deadline_s``, and was cut
+  off); 502 ``upstream_failed`` or ``zip_too_large``, 504 ``upstream_timeout`` (the
+  upstream broke off, went silent, or sent too much).
 
 When the upstream fails mid-body the client connection is reset, before the body's end:
 with the upstream's Content-Length passed on the client sees a short body, with chunked
@@ -88,9 +89,13 @@ class StreamedDelivery(Response):
         *,
         max_bytes: int,
         on_end: Callable[[Delivery], None],
+        send_timeout_s: float = 30.0,
+        deadline_s: float = 900.0,
     ) -> None:
         self.chunks = chunks
         self.max_bytes = max_bytes
+        self.send_timeout_s = send_timeout_s
+        self.deadline_s = deadline_s
         self.on_end = on_end
         self.status_code = 200
         self.background = None
@@ -126,13 +131,26 @@ class StreamedDelivery(Response):
     async def _stream(
         self, send: Send, connection: ClientConnection | None, gone: asyncio.Event, ledger: _Ledger
     ) -> tuple[Delivery, UpstreamError | None]:
-        """Pass the chunks on; the delivery so far and the upstream failure, if any."""
+        """Pass the chunks on; the delivery so far and the upstream failure, if any.
+
+        A client that stops reading would otherwise hold this send (uvicorn waits for its
+        buffers to drain, without a deadline), the upstream connection and the upstream
+        itself for as long as it likes: each send gets ``send_timeout_s`` and the whole
+        delivery ``deadline_s``. uvicorn writes only after the wait, so a chunk cut off here
+        was never written."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadline_s
         try:
             async for chunk in self.chunks:
                 if ledger.written + len(chunk) > self.max_bytes:
                     too_large = UpstreamError(f"zip larger than {self.max_bytes} bytes")
                     return _cut_off(connection, ledger, 502, "zip_too_large"), too_large
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                wait_s = min(self.send_timeout_s, deadline - loop.time())
+                try:
+                    async with asyncio.timeout(max(wait_s, 0)):
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                except TimeoutError:
+                    return _cut_off(connection, ledger, CLIENT_GONE, "client_too_slow"), None
                 if connection is None:
                     ledger.add(chunk)
                     ledger.acknowledged(0)  # what was sent is all that can be known here

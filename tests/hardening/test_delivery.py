@@ -287,3 +287,50 @@ def test_go_command_fails_on_a_zip_the_upstream_broke_off(
     assert done.returncode != 0, done.stdout
     assert "unexpected EOF" in done.stdout or "connection reset" in done.stdout, done.stdout
     assert not list((tmp_path / "modcache").rglob("*.zip"))
+
+
+def test_client_that_stops_reading_mid_zip_is_cut_off_as_too_slow(
+    tmp_path: Path,
+    pki: DevPki,
+    postgres: ThrowawayPostgres,
+    opa_server: OpaServer,
+    upstream: UpstreamServer,
+    tls_context: ssl.SSLContext,
+    tokens: Tokens,
+    zips: Zips,
+) -> None:
+    # given a gateway that gives a client 1 s to take the next part of an answer
+    env = gateway_env(pki, postgres, opa_server.url, upstream.url, "")
+    env["MODGATE_SERVER_SEND_TIMEOUT_S"] = "1"
+    with GatewayProcess(env, pki.ca_cert, tmp_path / "modgate.log") as slow_gateway:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_RCVBUF)
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", slow_gateway.port))
+        with context_socket(tls_context, raw) as tls:
+            request = (
+                f"GET {zip_path(BIG)} HTTP/1.1\r\nHost: modgate\r\n"
+                f"Authorization: Bearer {tokens.alice}\r\n\r\n"
+            )
+            tls.sendall(request.encode())
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += tls.recv(65536)
+            request_id = next(
+                line.split(b": ", 1)[1].decode()
+                for line in received.split(b"\r\n")
+                if line.lower().startswith(b"x-request-id: ")
+            )
+            # when it then stops reading, connection open, for longer than that
+            started = time.monotonic()
+            row = completion(postgres, request_id)
+            waited = time.monotonic() - started
+    # then it is cut off and recorded as too slow, with what reached it, in bounded time
+    assert (row["status"], row["error_code"]) == (499, "client_too_slow")
+    assert row["bytes"] < len(zips.big.zip) // 2
+    assert row["sha256"] == sha256_hex(zips.big.zip[: row["bytes"]])
+    assert waited < 15
+
+
+def context_socket(context: ssl.SSLContext, raw: socket.socket) -> ssl.SSLSocket:
+    return context.wrap_socket(raw, server_hostname="127.0.0.1")
