@@ -23,7 +23,7 @@ import pytest
 
 from gateway.certs import DevPki, init_dev_pki
 from tests.conftest import REPO, Tokens, modgate_cli
-from tests.hardening.serving import own_gateway
+from tests.hardening.conftest import ServeOwn
 from tests.support.audit import audit_rows
 from tests.support.gateway import GatewayProcess
 from tests.support.locks import table_locks
@@ -135,24 +135,8 @@ def test_anonymous_nul_flood_does_not_fail_other_users_requests(
 
 
 @pytest.fixture
-def stall_gateway(
-    tmp_path: Path,
-    pki: DevPki,
-    postgres: ThrowawayPostgres,
-    opa_server: OpaServer,
-    public_upstream: UpstreamServer,
-    private_upstream: UpstreamServer,
-    tokens: Tokens,
-) -> Iterator[GatewayProcess]:
-    with own_gateway(
-        tmp_path,
-        pki,
-        postgres,
-        opa_server,
-        public_upstream,
-        private_upstream,
-        MODGATE_AUDIT_TIMEOUT_S="1",
-    ) as process:
+def stall_gateway(serve_own: ServeOwn) -> Iterator[GatewayProcess]:
+    with serve_own(MODGATE_AUDIT_TIMEOUT_S="1") as process:
         yield process
 
 

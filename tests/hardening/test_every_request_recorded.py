@@ -7,7 +7,6 @@ import logging
 import ssl
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,11 +14,10 @@ from starlette.testclient import TestClient
 
 from gateway.app import build_app
 from gateway.audit import migrate
-from gateway.certs import DevPki
 from gateway.observability import Metrics
 from gateway.settings import AuditSettings, PolicySettings, Settings, TlsSettings, UpstreamSettings
 from tests.conftest import Tokens
-from tests.hardening.serving import own_gateway
+from tests.hardening.conftest import ServeOwn
 from tests.support.audit import audit_rows
 from tests.support.gateway import GatewayProcess
 from tests.support.locks import table_locks
@@ -104,23 +102,8 @@ def test_a_refusal_the_store_cannot_record_is_counted_and_logged(
 
 
 @pytest.fixture
-def quick_audit_gateway(
-    tmp_path: Path,
-    pki: DevPki,
-    postgres: ThrowawayPostgres,
-    opa_server: OpaServer,
-    public_upstream: UpstreamServer,
-    private_upstream: UpstreamServer,
-) -> Iterator[GatewayProcess]:
-    with own_gateway(
-        tmp_path,
-        pki,
-        postgres,
-        opa_server,
-        public_upstream,
-        private_upstream,
-        MODGATE_AUDIT_TIMEOUT_S="1",
-    ) as process:
+def quick_audit_gateway(serve_own: ServeOwn) -> Iterator[GatewayProcess]:
+    with serve_own(MODGATE_AUDIT_TIMEOUT_S="1") as process:
         yield process
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.certs import DevPki
 from tests.conftest import Tokens
-from tests.hardening.serving import own_gateway
+from tests.hardening.conftest import ServeOwn
 from tests.support.gateway import GatewayProcess
-from tests.support.opa import OpaServer
-from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
@@ -26,23 +22,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def probe_gateway(
-    tmp_path: Path,
-    pki: DevPki,
-    postgres: ThrowawayPostgres,
-    opa_server: OpaServer,
-    public_upstream: UpstreamServer,
-    private_upstream: UpstreamServer,
-) -> Iterator[GatewayProcess]:
-    with own_gateway(
-        tmp_path,
-        pki,
-        postgres,
-        opa_server,
-        public_upstream,
-        private_upstream,
-        MODGATE_UPSTREAM_PROBE_CACHE_S="30",
-    ) as process:
+def probe_gateway(serve_own: ServeOwn) -> Iterator[GatewayProcess]:
+    with serve_own(MODGATE_UPSTREAM_PROBE_CACHE_S="30") as process:
         yield process
 
 
