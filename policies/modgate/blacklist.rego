@@ -1,8 +1,8 @@
 package modgate
 
 # The blacklist: module versions that must not be downloaded. Data:
-# data.modgate.blacklist (entries) and data.modgate.blacklist_kinds (the
-# request kinds it applies to); see docs/policy.md.
+# data.modgate.config.blacklist (entries) and data.modgate.config.blacklist_kinds
+# (the request kinds it applies to); see docs/policy.md.
 #
 # Why .mod is not in the shipped blacklist_kinds (["info", "zip", "latest"]):
 # the go command reads the go.mod of every version that appears anywhere in
@@ -14,17 +14,15 @@ package modgate
 
 default blacklist_entries := []
 
-blacklist_entries := data.modgate.blacklist
+blacklist_entries := data.modgate.config.blacklist
 
-# The rule names differ from the data keys (blacklist, blacklist_kinds): rules
-# and data share the data.modgate namespace and must not collide.
 blacklist_applied_kinds := {kind | some kind in _blacklist_kinds}
 
 # The kinds as read on the hot path: the list from the data, or the default
 # when the key is missing. A blacklist_kinds that is not a list of known kinds
 # denies every request for a module that has blacklist entries (data_valid),
 # so what the blacklist would make of it never matters.
-_blacklist_kinds := data.modgate.blacklist_kinds if {
+_blacklist_kinds := data.modgate.config.blacklist_kinds if {
 	_has_blacklist_kinds_data
 } else := ["info", "zip", "latest"]
 
@@ -33,7 +31,7 @@ _blacklist_kinds := data.modgate.blacklist_kinds if {
 # these can affect the decision, so only these are checked in full on the
 # hot path (policy_data.rego).
 requested_blacklist_entries := [entry |
-	some entry in data.modgate.blacklist
+	some entry in data.modgate.config.blacklist
 	entry.module == input.request.module
 ]
 

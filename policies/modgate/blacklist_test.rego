@@ -145,12 +145,12 @@ test_entry_without_versions_or_bounds_blocks_every_version if {
 
 test_blacklist_kinds_come_from_data if {
 	result := modgate.decision with input as module_input("mod", "example.com/insecure", "v1.0.1")
-		with data.modgate.blacklist as fixture_blacklist
-		with data.modgate.blacklist_kinds as ["mod"]
+		with data.modgate.config.blacklist as fixture_blacklist
+		with data.modgate.config.blacklist_kinds as ["mod"]
 	result.allow == false
 	zip_result := modgate.decision with input as module_input("zip", "example.com/insecure", "v1.0.1")
-		with data.modgate.blacklist as fixture_blacklist
-		with data.modgate.blacklist_kinds as ["mod"]
+		with data.modgate.config.blacklist as fixture_blacklist
+		with data.modgate.config.blacklist_kinds as ["mod"]
 	zip_result.allow
 }
 
@@ -161,6 +161,6 @@ test_blacklist_kinds_default_without_data if {
 test_several_matching_entries_give_several_reasons if {
 	blacklist := array.concat(fixture_blacklist, [{"module": "example.com/insecure", "fixed": "v2.0.0", "reason": "old API", "ticket": "SEC-70"}])
 	result := modgate.decision with input as module_input("zip", "example.com/insecure", "v1.0.1")
-		with data.modgate.blacklist as blacklist
+		with data.modgate.config.blacklist as blacklist
 	count(result.reasons) == 2
 }

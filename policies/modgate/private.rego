@@ -1,23 +1,23 @@
 package modgate
 
 # Private module paths: which requests are routed to the private upstream, and
-# which groups may fetch them. Data: data.modgate.private.patterns and
-# data.modgate.private.groups (docs/policy.md).
+# which groups may fetch them. Data: data.modgate.config.private.patterns and
+# data.modgate.config.private.groups (docs/policy.md).
 
 default private_patterns := []
 
-private_patterns := data.modgate.private.patterns
+private_patterns := data.modgate.config.private.patterns
 
 default private_groups := []
 
-private_groups := data.modgate.private.groups
+private_groups := data.modgate.config.private.groups
 
 # private_module holds when the request's module path matches a private
 # pattern the way the go command matches GOPRIVATE. A private that is not an
 # object with a list of patterns denies every request (data_valid).
 private_module if {
 	is_string(input.request.module)
-	some pattern in data.modgate.private.patterns
+	some pattern in data.modgate.config.private.patterns
 	glob.match(private_glob(pattern), ["/"], input.request.module)
 }
 

@@ -56,7 +56,7 @@ test_trailing_slash_on_pattern_is_ignored if {
 
 test_private_module_rule_needs_a_string_module if {
 	not modgate.private_module with input as sumdb_input("tile", null, null)
-		with data.modgate.private as fixture_private
+		with data.modgate.config.private as fixture_private
 }
 
 # --- routing and groups ------------------------------------------------------
@@ -92,7 +92,7 @@ test_private_module_without_groups_denied if {
 
 test_private_module_when_no_group_is_allowed if {
 	result := modgate.decision with input as module_input("info", "corp.example.com/secret", "v1.0.0")
-		with data.modgate.private as {"patterns": ["corp.example.com/*"], "groups": []}
+		with data.modgate.config.private as {"patterns": ["corp.example.com/*"], "groups": []}
 	result.allow == false
 	endswith(result.reasons[0], "(allowed: none)")
 }
@@ -118,7 +118,7 @@ test_toolchain_module_routes_public if {
 
 test_no_private_data_means_nothing_is_private if {
 	result := modgate.decision with input as module_input("zip", "corp.example.com/secret", "v1.0.0")
-		with data.modgate.private as {"patterns": [], "groups": []}
+		with data.modgate.config.private as {"patterns": [], "groups": []}
 	result.route == "public"
 	result.allow
 }
@@ -160,7 +160,7 @@ test_private_module_agrees_with_matches_private_pattern if {
 	] {
 		expected := count([pattern | some pattern in patterns; modgate.matches_private_pattern(pattern, module)]) > 0
 		route := modgate.route with input as module_input("zip", module, "v1.0.0")
-			with data.modgate.private as {"patterns": patterns, "groups": []}
+			with data.modgate.config.private as {"patterns": patterns, "groups": []}
 		route == {true: "private", false: "public"}[expected]
 	}
 }
