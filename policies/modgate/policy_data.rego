@@ -57,9 +57,9 @@ data_valid if {
 		private_pattern_routes_like_go(pattern)
 	}
 	is_array(data.modgate.config.blacklist) # required: false when missing
-	every entry in data.modgate.config.blacklist {
-		is_string(entry.module) # also proves that entry is an object
-	}
+	count(_blacklist_modules) == count(data.modgate.config.blacklist) # every entry an object with a module
+	_folded_blacklist_text # ... a string (else undefined; a string is never false)
+	_blacklist_modules_line_up
 	every entry in requested_blacklist_entries {
 		_blacklist_kinds_data_ok
 		blacklist_entry_fields_ok(entry)
@@ -184,10 +184,11 @@ _private_data_ok if {
 	}
 }
 
-# private_pattern_routes_like_go: the per-decision check of a pattern. It
-# rejects what would make OPA match FEWER module paths than the go command
-# matches with the same GOPRIVATE, i.e. route public what developers treat as
-# private:
+# private_pattern_routes_like_go: the per-decision check of a pattern, a
+# string or an object {"pattern": "...", "case_sensitive": true|false}
+# (nothing else: a misspelt "pattern" would match nothing). It rejects what
+# would make OPA match FEWER module paths than the go command matches with the
+# same GOPRIVATE, i.e. route public what developers treat as private:
 #
 # - a comma: GOPRIVATE splits "a,b" into two patterns, OPA's glob would look
 #   for a literal comma and match nothing;
@@ -196,14 +197,31 @@ _private_data_ok if {
 # - a pattern OPA cannot compile (glob.match is then undefined and the pattern
 #   matches nothing), such as "[]x]", which the go command accepts.
 #
-# The compile check compiles the very glob private_module matches with
-# (private_glob), so it also lands in OPA's compiled-glob cache.
+# The compile check compiles the glob as written: private_module matches it
+# as written when it holds a [...] class or is case-sensitive, and otherwise
+# in lower case, which changes only literal letters and so compiles too.
 private_pattern_routes_like_go(pattern) if {
-	is_string(pattern)
+	is_string(pattern) # _pattern_glob_routes_like_go, inlined for the common case
 	not contains(pattern, ",")
 	not contains(pattern, "[^")
 	not contains(pattern, "[!")
 	is_boolean(glob.match(private_glob(pattern), ["/"], ""))
+}
+
+private_pattern_routes_like_go(pattern) if {
+	count(object.remove(pattern, _pattern_object_keys)) == 0 # known keys only; undefined unless an object
+	is_boolean(object.get(pattern, "case_sensitive", false))
+	_pattern_glob_routes_like_go(pattern.pattern)
+}
+
+_pattern_object_keys := {"pattern", "case_sensitive"}
+
+_pattern_glob_routes_like_go(text) if {
+	is_string(text)
+	not contains(text, ",")
+	not contains(text, "[^")
+	not contains(text, "[!")
+	is_boolean(glob.match(private_glob(text), ["/"], ""))
 }
 
 # private_pattern_ok: the full check (data_errors only). Patterns use the
@@ -219,8 +237,9 @@ private_pattern_routes_like_go(pattern) if {
 # host, which no check can catch).
 private_pattern_ok(pattern) if {
 	private_pattern_routes_like_go(pattern)
-	regex.match(`^[A-Za-z0-9._~*?\[\]\-]+(/[A-Za-z0-9._~*?\[\]\-]+)*/?$`, pattern)
-	not contains(pattern, "**")
+	text := private_pattern_text(pattern)
+	regex.match(`^[A-Za-z0-9._~*?\[\]\-]+(/[A-Za-z0-9._~*?\[\]\-]+)*/?$`, text)
+	not contains(text, "**")
 }
 
 _has_private_data if type_name(data.modgate.config.private)
@@ -239,19 +258,44 @@ data_errors contains msg if {
 	)
 }
 
-data_errors contains "malformed policy data: private.patterns must be a list of strings" if {
+data_errors contains "malformed policy data: private.patterns must be a list of patterns" if {
 	is_object(data.modgate.config.private)
 	"patterns" in object.keys(data.modgate.config.private)
 	not is_array(data.modgate.config.private.patterns)
 }
 
+# A pattern object with unknown keys, no string "pattern" or a case_sensitive
+# that is not a boolean.
+_pattern_form_ok(pattern) if is_string(pattern)
+
+_pattern_form_ok(pattern) if {
+	count(object.remove(pattern, _pattern_object_keys)) == 0
+	is_string(pattern.pattern)
+	is_boolean(object.get(pattern, "case_sensitive", false))
+}
+
 data_errors contains msg if {
 	some i, pattern in data.modgate.config.private.patterns
 	is_array(data.modgate.config.private.patterns)
+	not _pattern_form_ok(pattern)
+	msg := sprintf(
+		"malformed policy data: private.patterns[%d] must be a string or an object {\"pattern\": \"...\", \"case_sensitive\": true} (got %s)",
+		[i, _show_pattern_form(pattern)],
+	)
+}
+
+_show_pattern_form(pattern) := sprintf("keys %s", [concat(", ", sort(object.keys(pattern)))]) if {
+	is_object(pattern)
+} else := _show(pattern)
+
+data_errors contains msg if {
+	some i, pattern in data.modgate.config.private.patterns
+	is_array(data.modgate.config.private.patterns)
+	_pattern_form_ok(pattern)
 	not private_pattern_ok(pattern)
 	msg := sprintf(
 		"malformed policy data: private.patterns[%d] %s is not a GOPRIVATE-style pattern (use *, ? and [...]; no **, {}, negated classes or empty elements)",
-		[i, _show(pattern)],
+		[i, _show(private_pattern_text(pattern))],
 	)
 }
 
@@ -265,16 +309,17 @@ data_errors contains "malformed policy data: private.groups must be a list of st
 
 # Per decision: a list of objects, each with a string module (an entry without
 # one could never match, so its versions would silently stay downloadable).
-# Then, only when the requested module HAS entries: blacklist_kinds, and every
-# entry for that module checked in full. An entry, and the list of kinds, can
+# Then, only when the requested module HAS entries (in any spelling): that no
+# module holds a line break (it would shift the lines requested_blacklist_entries
+# searches), blacklist_kinds, and every entry for that module checked in full. An entry, and the list of kinds, can
 # only change decisions about modules that have entries, so broken ones deny
 # exactly the requests they could have got wrong, and cost the other requests
 # nothing.
 _blacklist_data_ok if {
 	is_array(data.modgate.config.blacklist) # required: false when missing
-	every entry in data.modgate.config.blacklist {
-		is_string(entry.module) # also proves that entry is an object
-	}
+	count(_blacklist_modules) == count(data.modgate.config.blacklist) # every entry an object with a module
+	_folded_blacklist_text # ... a string (else undefined; a string is never false)
+	_blacklist_modules_line_up
 	every entry in requested_blacklist_entries {
 		_blacklist_kinds_data_ok
 		blacklist_entry_fields_ok(entry)
@@ -284,14 +329,23 @@ _blacklist_data_ok if {
 # The part of _blacklist_data_ok that reads no input (config_ok).
 _blacklist_list_ok if {
 	is_array(data.modgate.config.blacklist)
-	every entry in data.modgate.config.blacklist {
-		is_string(entry.module)
-	}
+	count(_blacklist_modules) == count(data.modgate.config.blacklist)
+	_folded_blacklist_text
+	_no_line_break_in_a_module
 }
+
+# The folded lines line up with the entries (no module holds a line break),
+# checked only when some line matched the requested module: a module with a
+# line break is no module path, so it can never be asked for.
+_blacklist_modules_line_up if _requested_module_offsets == []
+
+_blacklist_modules_line_up if _no_line_break_in_a_module
+
+_no_line_break_in_a_module if not contains(concat("", _blacklist_modules), "\n")
 
 _has_blacklist_data if type_name(data.modgate.config.blacklist)
 
-_entry_keys := {"module", "versions", "introduced", "fixed", "reason", "ticket"}
+_entry_keys := {"module", "versions", "introduced", "fixed", "reason", "ticket", "case_sensitive"}
 
 # blacklist_entry_ok: the full check of an entry (data_errors).
 blacklist_entry_ok(entry) if {
@@ -300,17 +354,19 @@ blacklist_entry_ok(entry) if {
 }
 
 # blacklist_entry_fields_ok: everything but the shape of the module path. It
-# runs per decision on the entries whose module equals the requested one,
-# which input_valid has already proven a valid module path. A malformed
-# module path in an entry can never equal a requested module, so it cannot
-# change any decision: it is a dead entry, like a misspelt path, and is
-# reported by data_errors only.
+# runs per decision on the entries whose module equals the requested one in
+# lower case, which input_valid has already proven a valid module path. A
+# malformed module path in an entry can match a requested module only in a
+# spelling the go command could not have asked for (a host in upper case,
+# say), so it cannot let anything through that the entry meant to stop: it is
+# reported by data_errors, and matched case-insensitively like any entry.
 blacklist_entry_fields_ok(entry) if {
 	count(object.remove(entry, _entry_keys)) == 0 # known keys only; undefined unless an object
 	is_string(entry.module)
 	is_string(entry.reason)
 	trim_space(entry.reason) != ""
 	is_string(object.get(entry, "ticket", ""))
+	is_boolean(object.get(entry, "case_sensitive", false))
 	_entry_versions_ok(entry)
 }
 
@@ -371,6 +427,8 @@ _entry_problem(entry) := "must be an object" if {
 	not _non_empty_string(object.get(entry, "reason", null))
 } else := "ticket must be a string" if {
 	not _optional_string(entry, "ticket")
+} else := "case_sensitive must be true or false" if {
+	not is_boolean(object.get(entry, "case_sensitive", false))
 } else := "use either versions or introduced/fixed, not both" if {
 	"versions" in object.keys(entry)
 	some key in ["introduced", "fixed"]

@@ -180,6 +180,37 @@ test_config_ok_false_for_a_broken_entry_of_any_module if {
 	modgate.decision.allow with input as module_input("zip", "example.com/fine", "v1.0.0") with data.modgate.config as config
 }
 
+# --- private patterns as objects -----------------------------------------------
+
+test_pattern_objects_accepted if {
+	every pattern in [{"pattern": "corp.example.com/*"}, {"pattern": "corp.example.com/*", "case_sensitive": true}, {"pattern": "corp.example.com/*", "case_sensitive": false}] {
+		count(data_errors_with_private({"patterns": [pattern], "groups": ["developers"]})) == 0
+	}
+}
+
+# A misspelt "pattern" would match nothing: every request is denied.
+test_malformed_pattern_object_denies_every_request if {
+	every pattern in [
+		{"patern": "corp.example.com/*"},
+		{"pattern": "corp.example.com/*", "case_sensitive": "true"},
+		{"pattern": "corp.example.com/*", "case_sensitiv": true},
+		{"pattern": ["corp.example.com/*"]},
+		{},
+	] {
+		private := {"patterns": ["*.internal.example", pattern], "groups": ["developers"]}
+		result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private})
+		result.allow == false
+		startswith(result.reasons[0], "malformed policy data: private.patterns[1] must be a string or an object")
+	}
+}
+
+test_pattern_object_with_syntax_opa_reads_differently_denies_every_request if {
+	private := {"patterns": [{"pattern": "corp.example.com/[^x]*", "case_sensitive": true}], "groups": ["developers"]}
+	result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private})
+	result.allow == false
+	result.reasons == ["malformed policy data: private.patterns[0] \"corp.example.com/[^x]*\" is not a GOPRIVATE-style pattern (use *, ? and [...]; no **, {}, negated classes or empty elements)"]
+}
+
 # --- validation of edited data -----------------------------------------------
 
 data_errors_with_private(private) := found if {
@@ -302,7 +333,7 @@ test_blacklist_entry_without_reason_rejected if {
 
 test_blacklist_entry_with_misspelled_key_rejected if {
 	errors := data_errors_with_blacklist([{"module": "example.com/x", "version": ["v1.0.0"], "reason": "r"}])
-	"malformed policy data: blacklist[0] (example.com/x): unknown keys version (allowed: fixed, introduced, module, reason, ticket, versions)" in errors
+	"malformed policy data: blacklist[0] (example.com/x): unknown keys version (allowed: case_sensitive, fixed, introduced, module, reason, ticket, versions)" in errors
 }
 
 test_blacklist_entry_with_versions_and_range_rejected if {
@@ -482,12 +513,21 @@ replaced_variants := [
 	{"private": {"patterns": ["corp.example.com/**"], "groups": []}},
 	{"private": {"patterns": [7], "groups": []}},
 	{"private": {"patterns": [], "groups": [7]}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*", "case_sensitive": true}], "groups": []}},
+	{"private": {"patterns": [{"patern": "corp.example.com/*"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*", "case_sensitive": "yes"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*", "case_sensitiv": true}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "a,b"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/**"}], "groups": []}},
 	{"blacklist": []},
 	{"blacklist": {}},
 	{"blacklist": ["x"]},
 	{"blacklist": [{"versions": ["v1.0.0"], "reason": "r"}]},
 	{"blacklist": [{"module": "example.com/fine", "versions": ["1.0.0"], "reason": "r"}]},
 	{"blacklist": [{"module": "Example.com/fine", "versions": ["v1.0.0"], "reason": "r"}]},
+	{"blacklist": [{"module": "example.com/Fine", "versions": ["v1.0.0"], "reason": "r", "case_sensitive": true}]},
+	{"blacklist": [{"module": "example.com/Fine", "versions": ["v1.0.0"], "reason": "r", "case_sensitive": "true"}]},
 	{"blacklist_kinds": []},
 	{"blacklist_kinds": ["zipp"]},
 	{"blacklist_kinds": "zip"},
