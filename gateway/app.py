@@ -45,6 +45,7 @@ from .errors import (
     IdentityError,
     MethodNotAllowedError,
     NotFoundError,
+    PolicyError,
     PrivateLeakError,
     SumdbNotServedError,
     TooManyFailuresError,
@@ -293,10 +294,22 @@ async def _db_reachable(engine: AsyncEngine, timeout_s: float) -> bool:
     return True
 
 
-def _readiness_checks(gw: Gateway) -> list[Check]:
+async def _policy_data_ok(policy: OpaPolicyEngine) -> bool:
+    """``config_ok`` beside the decision document: false when the policy data is malformed
+    (every request is then refused). A policy that defines no such rule is not judged here,
+    nor is an engine that cannot be asked (the health check reports that); decisions are."""
+    package = policy.decision_path.rpartition("/")[0]
+    try:
+        return await policy.document(f"{package}/config_ok") is True
+    except PolicyError:  # undefined (PolicyUndefinedError), or unreachable: not this check's
+        return True
+
+
+def _readiness_checks(gw: Gateway, policy: OpaPolicyEngine) -> list[Check]:
     upstreams = gw.settings.upstream
     checks: list[Check] = [
         ("policy engine not healthy", gw.policy.healthy),
+        ("policy data malformed: run modgate policy check", partial(_policy_data_ok, policy)),
         ("audit store unreachable", partial(_db_reachable, gw.engine, gw.settings.audit.timeout_s)),
     ]
     for name, bases in (("public", upstreams.public), ("private", upstreams.private)):
@@ -389,7 +402,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                 metrics=metrics,
             )
             app.state.operations = Operations(
-                Readiness(_readiness_checks(gateway), settings.upstream.probe_cache_s),
+                Readiness(_readiness_checks(gateway, policy), settings.upstream.probe_cache_s),
                 metrics,
                 _is_operator,
             )

@@ -27,6 +27,7 @@ from .audit.tokens import SqlTokenStore
 from .certs import DEFAULT_HOSTS, init_dev_pki
 from .errors import ConfigError
 from .identity.tokens import new_token
+from .policy.layout import CONFIG_DIR, stray_data_files
 from .policy.opa import remote_endpoint
 from .policy.supervisor import find_opa
 from .settings import Settings, for_serving, load_settings
@@ -53,8 +54,16 @@ def _with_tokens(
     return asyncio.run(run())
 
 
+def _stray_data_message(policies: str, stray: list[Path]) -> str:
+    return (
+        f"data file outside {CONFIG_DIR}/ in {policies}, read by no rule: "
+        f"{', '.join(map(str, stray))}; policy data belongs in {CONFIG_DIR}/data.json"
+    )
+
+
 def _check_bundled_policies(settings: Settings) -> None:
-    """The OPA binary exists and the policies compile: else one clear line, not a traceback."""
+    """The OPA binary exists, no data file sits where no rule reads it, and the policies
+    compile: else one clear line, not a traceback."""
     binary = find_opa(settings.policy.opa_binary)
     policies = settings.policy.policies_dir
     if not Path(policies).is_dir():
@@ -62,6 +71,9 @@ def _check_bundled_policies(settings: Settings) -> None:
             f"config key policy.policies_dir: no such directory {policies!r} "
             f"(relative to {Path.cwd()})"
         )
+    stray = stray_data_files(Path(policies))
+    if stray:
+        raise ConfigError(f"policies in {policies}: {_stray_data_message(policies, stray)}")
     done = subprocess.run(
         [str(binary), "check", "--ignore", "*_test.rego", policies],
         capture_output=True,
@@ -152,7 +164,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
     Once loaded, malformed data denies the requests it could otherwise wrongly allow
     (docs/policy.md has which); this finds every problem before a roll-out, including
-    those that deny nothing (``data.modgate.data_errors``).
+    those that deny nothing (``data.modgate.data_errors``) and data files outside
+    ``modgate/config/``, which OPA loads but no rule reads.
     """
     settings = _settings(args)
     binary = str(find_opa(settings.policy.opa_binary))
@@ -183,6 +196,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return done.returncode
     results = json.loads(done.stdout).get("result", [])
     errors = results[0]["expressions"][0]["value"] if results else ["data_errors is undefined"]
+    stray = stray_data_files(Path(policies))
+    errors += [_stray_data_message(policies, [path]) for path in stray]
     for error in errors:
         print(error, file=sys.stderr)
     if errors:

@@ -12,6 +12,7 @@
     │   ├── IdentityUnavailableError 503  the token store could not be read
     │   └── TooManyFailuresError     429  this client sent too many bad credentials lately
     ├── PolicyError              503  OPA could not give a decision (down, garbage, undefined)
+    │   └── PolicyUndefinedError      the document asked for is not defined by the policy
     ├── AuditError               503  the audit store could not make the decision durable
     ├── UpstreamError            502  no upstream in the list gave a usable answer
     │   └── UpstreamTimeoutError 504  the upstream did not answer in time
@@ -97,6 +98,10 @@ class TooManyFailuresError(IdentityError):
 class PolicyError(GatewayError):
     status = 503
     code = "policy_unavailable"
+
+
+class PolicyUndefinedError(PolicyError):
+    """OPA answered, but the policy defines no such document (``{}`` with no ``result``)."""
 
 
 class AuditError(GatewayError):

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..errors import ConfigError, PolicyError
+from ..errors import ConfigError, PolicyError, PolicyUndefinedError
 from ..settings import LOOPBACK_HOSTS, PolicySettings
 from .decision import Decision, decision_from_reply
 from .peer import OwnChildConnector
@@ -201,7 +201,7 @@ class OpaPolicyEngine:
         body = {} if input is None else {"input": input}
         reply = await self._post(normalise_path(path), body)
         if not isinstance(reply, dict) or "result" not in reply:
-            raise PolicyError(f"policy document {normalise_path(path)} is undefined")
+            raise PolicyUndefinedError(f"policy document {normalise_path(path)} is undefined")
         return reply["result"]
 
     async def healthy(self) -> bool:

@@ -1,8 +1,8 @@
 package modgate
 
 # The blacklist: module versions that must not be downloaded. Data:
-# data.modgate.blacklist (entries) and data.modgate.blacklist_kinds (the
-# request kinds it applies to); see docs/policy.md.
+# data.modgate.config.blacklist (entries) and data.modgate.config.blacklist_kinds
+# (the request kinds it applies to); see docs/policy.md.
 #
 # Why .mod is not in the shipped blacklist_kinds (["info", "zip", "latest"]):
 # the go command reads the go.mod of every version that appears anywhere in
@@ -14,17 +14,15 @@ package modgate
 
 default blacklist_entries := []
 
-blacklist_entries := data.modgate.blacklist
+blacklist_entries := data.modgate.config.blacklist
 
-# The rule names differ from the data keys (blacklist, blacklist_kinds): rules
-# and data share the data.modgate namespace and must not collide.
 blacklist_applied_kinds := {kind | some kind in _blacklist_kinds}
 
 # The kinds as read on the hot path: the list from the data, or the default
 # when the key is missing. A blacklist_kinds that is not a list of known kinds
 # denies every request for a module that has blacklist entries (data_valid),
 # so what the blacklist would make of it never matters.
-_blacklist_kinds := data.modgate.blacklist_kinds if {
+_blacklist_kinds := data.modgate.config.blacklist_kinds if {
 	_has_blacklist_kinds_data
 } else := ["info", "zip", "latest"]
 
@@ -32,10 +30,48 @@ _blacklist_kinds := data.modgate.blacklist_kinds if {
 # request or a sumdb lookup; none for requests that name no module). Only
 # these can affect the decision, so only these are checked in full on the
 # hot path (policy_data.rego).
-requested_blacklist_entries := [entry |
-	some entry in data.modgate.blacklist
-	entry.module == input.request.module
+#
+# Module paths are compared case-insensitively: a code host such as GitHub
+# serves one repository under every spelling of its path, so an entry for
+# github.com/sirupsen/logrus must also stop github.com/Sirupsen/logrus. An
+# entry with "case_sensitive": true applies only to its exact spelling
+# (_entry_names_requested_module), but it is found, and so checked, for every
+# spelling: were its case_sensitive malformed, it might have been meant to
+# apply to all of them.
+requested_blacklist_entries := [data.modgate.config.blacklist[i] |
+	some offset in _requested_module_offsets
+	i := count(indexof_n(substring(_folded_blacklist_text, 0, offset), "\n")) # entries before it
 ]
+
+# How the entries are found cheaply. On the development VM OPA spends about
+# 1-2 µs on each element it iterates and on each builtin call, and the
+# blacklist is read on every decision. So the module paths are collected in one pass, joined one
+# per line and folded with ONE lower() call, and ONE indexof_n() finds the
+# lines that hold the requested module; a match's index in the blacklist is
+# the number of line breaks before it. No comparison runs per entry.
+#
+# The lines line up with the entries only when every entry is an object with
+# a string module (_blacklist_modules has one per entry, the concat is
+# defined) and no module holds a line break; data_valid checks all three
+# (the last only when something matched: _blacklist_modules_line_up).
+# Without entries the text is "\n\n", where no module path can be found.
+_blacklist_modules := [entry.module | some entry in data.modgate.config.blacklist]
+
+# "\n" + every module in lower case, each followed by "\n"; undefined when a
+# module is not a string.
+_folded_blacklist_text := lower(concat("\n", ["", concat("\n", _blacklist_modules), ""]))
+
+# Where "\n<requested module in lower case>\n" starts in the text (overlapping
+# matches included: two entries for one module are two adjacent lines). None
+# for a request that names no module.
+default _requested_module_offsets := []
+
+_requested_module_offsets := indexof_n(_folded_blacklist_text, concat("", ["\n", request_module_folded, "\n"]))
+
+# Whether an entry found above applies to the request as spelt.
+_entry_names_requested_module(entry) if object.get(entry, "case_sensitive", false) == false
+
+_entry_names_requested_module(entry) if entry.module == input.request.module
 
 # The blacklist is checked whenever the version is canonical. A revision query
 # (version_is_query: true, e.g. "master") is not: it names no version yet, and
@@ -51,12 +87,14 @@ blacklisted if {
 	input.request.kind in module_kinds # never a checksum database lookup
 	input.request.kind in _blacklist_kinds
 	request_version_canonical
+	_entry_names_requested_module(entry)
 	blacklist_entry_matches(entry, input.request.version)
 }
 
 blacklist_denials contains msg if {
 	blacklisted
 	some entry in requested_blacklist_entries
+	_entry_names_requested_module(entry)
 	blacklist_entry_matches(entry, input.request.version)
 	msg := _blacklist_reason(entry)
 }

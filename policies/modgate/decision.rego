@@ -91,7 +91,7 @@ route := "private" if private_module
 # revision: the policy data revision compliance bumps with every change,
 # "unknown" when it is missing or not a non-empty string.
 policy_revision := revision if {
-	revision := data.modgate.revision
+	revision := data.modgate.config.revision
 	is_string(revision)
 	revision != ""
 } else := "unknown"

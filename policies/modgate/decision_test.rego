@@ -4,8 +4,9 @@ import data.modgate
 
 # --- fixtures shared by every *_test.rego in this package --------------------
 #
-# Tests use their own policy data (not policies/data.json, which compliance
-# edits); policy_data_test.rego checks the shipped file separately.
+# Tests use their own policy data (not policies/modgate/config/data.json,
+# which compliance edits); policy_data_test.rego checks the shipped file
+# separately.
 
 fixture_private := {
 	"patterns": ["corp.example.com/*", "*.internal.example"],
@@ -35,13 +36,18 @@ fixture_blacklist := [
 
 fixture_kinds := ["info", "zip", "latest"]
 
+# The whole of data.modgate.config for the tests (it replaces the shipped one).
+fixture_config := {
+	"revision": "test.1",
+	"private": fixture_private,
+	"blacklist": fixture_blacklist,
+	"blacklist_kinds": fixture_kinds,
+}
+
 # decide evaluates the decision for an input against the fixture data.
 decide(request_input) := result if {
 	result := modgate.decision with input as request_input
-		with data.modgate.revision as "test.1"
-		with data.modgate.private as fixture_private
-		with data.modgate.blacklist as fixture_blacklist
-		with data.modgate.blacklist_kinds as fixture_kinds
+		with data.modgate.config as fixture_config
 }
 
 developer := {"authenticated": true, "subject": "alice", "groups": ["developers"], "method": "token"}
@@ -136,19 +142,19 @@ test_sumdb_tile_unauthenticated_denied if {
 
 test_revision_from_data if {
 	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
-		with data.modgate.revision as "2030-01-01.7"
+		with data.modgate.config.revision as "2030-01-01.7"
 	result.revision == "2030-01-01.7"
 }
 
 test_revision_unknown_when_not_a_string if {
 	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
-		with data.modgate.revision as 7
+		with data.modgate.config.revision as 7
 	result.revision == "unknown"
 }
 
 test_revision_unknown_when_empty if {
 	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
-		with data.modgate.revision as ""
+		with data.modgate.config.revision as ""
 	result.revision == "unknown"
 }
 
@@ -173,7 +179,7 @@ test_malformed_input_reported_before_authentication if {
 
 test_malformed_data_denies_with_reason if {
 	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
-		with data.modgate.private as {"pattern": ["corp.example.com/*"], "groups": ["developers"]}
+		with data.modgate.config.private as {"pattern": ["corp.example.com/*"], "groups": ["developers"]}
 	result.allow == false
 	startswith(result.reasons[0], "malformed policy data: private must have exactly the keys")
 }

@@ -104,6 +104,17 @@ request_version_canonical if {
 	semver.is_valid(trim_suffix(trim_prefix(input.request.version, "v"), "+incompatible"))
 }
 
+# The request's module path in lower case, derived once per decision: the
+# blacklist and the private patterns match module paths ignoring case. Module
+# paths are ASCII (x/mod module.CheckPath, which the gateway applies); lower()
+# also folds other letters, which can only make more paths match.
+#
+# It is derived here, not sent by the gateway: a field such as
+# request.module_folded would have to be checked against lower(module) on
+# every decision to be trusted (a wrong one could route private code public),
+# and that check costs as much as deriving it.
+request_module_folded := lower(input.request.module)
+
 # valid_module_path: non-empty elements separated by single slashes, no white
 # space or control characters, and a first element made only of lower-case
 # ASCII letters, digits, dots and dashes, as the go command requires (an

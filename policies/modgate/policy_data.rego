@@ -1,21 +1,29 @@
 package modgate
 
-# Validation of the policy data that compliance edits (policies/data.json,
-# loaded at data.modgate). A typo there must not silently open the gateway:
-# a misspelled "patterns" would route private paths to the public upstream,
-# a misspelled "module" would make a blacklist entry match nothing.
+# Validation of the policy data that compliance edits. It lives in its own
+# rule-free subtree, data.modgate.config: the file
+# policies/modgate/config/data.json holds its keys directly, and every other
+# data file in that directory merges into the same object (OPA places a data
+# file by its directory). No rule may live under data.modgate.config (no rule
+# named "config", no package modgate.config), so that Rego can see the top
+# level of the data: it cannot list the keys of its own package.
+#
+# A typo there must not silently open the gateway: a misspelt "private" or
+# "patterns" would route private paths to the public upstream, a misspelt
+# "blacklist" or "module" would make blacklist entries match nothing.
 #
 # The checks come in two tiers:
 #
 # - data_valid runs on EVERY decision and denies it when it fails. It holds
 #   the checks whose failure could make a request allowed, or routed public,
-#   that the data meant to deny or route private: the structure and types of
-#   private, of blacklist and of blacklist_kinds; GOPRIVATE patterns that OPA
-#   would match more narrowly than the go command; and, for the blacklist
-#   entries of the requested module only, everything about the entry. So a
-#   broken entry for example.com/x denies every request for example.com/x,
-#   and requests for other modules (which it cannot affect) go on being
-#   decided. These checks use no regular expression and no sprintf.
+#   that the data meant to deny or route private: the top level (required
+#   keys, known types, no unknown keys, no data left at the old place); the
+#   structure and types of private, of blacklist and of blacklist_kinds;
+#   GOPRIVATE patterns that OPA would match more narrowly than the go command;
+#   and, for the blacklist entries of the requested module only, everything
+#   about the entry. So a broken entry for example.com/x denies every request
+#   for example.com/x, and requests for other modules (which it cannot affect)
+#   go on being decided. These checks use no regular expression and no sprintf.
 #
 # - data_errors lists EVERY problem, the above and the rest: the shape of the
 #   entries' module paths and the pattern syntax the go command would read the
@@ -24,42 +32,139 @@ package modgate
 #   not empty (policy_data_test.rego), and operators query it before rolling
 #   out (`modgate policy check`, or POST /v1/data/modgate/data_errors).
 #
-# Keys are optional unless noted; "revision" is never an error (a missing or
-# non-string revision reads "unknown").
+# config_ok is the input-independent summary for readiness: true only when no
+# per-decision check can fail, whatever the request.
+
+# The top level of data.modgate.config: private and blacklist are required,
+# revision and blacklist_kinds optional; any other key is refused.
+config_required_keys := {"blacklist", "private"}
+
+config_keys := {"blacklist", "blacklist_kinds", "private", "revision"}
 
 default data_valid := false
 
-# The first body is the common case, both private and blacklist present: the
-# present-data bodies of _private_data_ok and _blacklist_data_ok below, copied
-# here to save two rule evaluations per decision. The else body covers missing
-# keys. The tests check that data_valid always equals the two rules.
+# data_valid is the conjunction of _config_shape_ok, _private_data_ok and
+# _blacklist_data_ok, their bodies copied here to save three rule evaluations
+# per decision. The tests check that it always equals the three rules.
 data_valid if {
-	count(data.modgate.private) == 2
-	is_array(data.modgate.private.patterns) # also proves that private is an object
-	is_array(data.modgate.private.groups)
-	every pattern in data.modgate.private.patterns {
+	object.remove(data.modgate.config, config_keys) == {} # no unknown key; undefined unless an object
+	is_string(object.get(data.modgate.config, "revision", ""))
+	not _data_at_old_place
+	count(data.modgate.config.private) == 2 # required: undefined when missing
+	is_array(data.modgate.config.private.patterns) # also proves that private is an object
+	is_array(data.modgate.config.private.groups)
+	every pattern in data.modgate.config.private.patterns {
 		private_pattern_routes_like_go(pattern)
 	}
-	is_array(data.modgate.blacklist)
-	every entry in data.modgate.blacklist {
-		is_string(entry.module) # also proves that entry is an object
-	}
+	is_array(data.modgate.config.blacklist) # required: false when missing
+	count(_blacklist_modules) == count(data.modgate.config.blacklist) # every entry an object with a module
+	_folded_blacklist_text # ... a string (else undefined; a string is never false)
+	_blacklist_modules_line_up
 	every entry in requested_blacklist_entries {
 		_blacklist_kinds_data_ok
 		blacklist_entry_fields_ok(entry)
 	}
-} else if {
+}
+
+default config_ok := false
+
+# config_ok: every check data_valid makes holds for every request, so no
+# request is denied for malformed policy data. It reads no input (the
+# gateway's /readyz asks it). Problems that deny nothing (data_errors only)
+# leave it true.
+config_ok if {
+	_config_shape_ok
 	_private_data_ok
-	_blacklist_data_ok
+	_blacklist_list_ok
+	_blacklist_kinds_data_ok
+	every entry in data.modgate.config.blacklist {
+		blacklist_entry_fields_ok(entry)
+	}
 }
 
 # type_name is defined for every value, even false or null, and undefined only
 # for a missing key.
-_has_private_data if type_name(data.modgate.private)
+_has_config if type_name(data.modgate.config)
 
-_has_blacklist_data if type_name(data.modgate.blacklist)
+_has_blacklist_kinds_data if type_name(data.modgate.config.blacklist_kinds)
 
-_has_blacklist_kinds_data if type_name(data.modgate.blacklist_kinds)
+# --- the top level -------------------------------------------------------------
+
+# Per decision: an object with only known keys, and a string revision when
+# there is one. The required keys are proven by _private_data_ok and
+# _blacklist_data_ok, which read them.
+_config_shape_ok if {
+	object.remove(data.modgate.config, config_keys) == {} # no unknown key; undefined unless an object
+	is_string(object.get(data.modgate.config, "revision", ""))
+	not _data_at_old_place
+}
+
+# Policy data where it lived before data.modgate.config (a data.json at the
+# root of the policies with a "modgate" wrapper, or one in policies/modgate/).
+# The rules no longer read it, so whatever it says is not enforced: it denies
+# every request until it is moved. Four plain lookups, one per old key
+# ("_ =" holds for any value, false and null too, and calls no builtin).
+_data_at_old_place if _ = data.modgate.private
+
+_data_at_old_place if _ = data.modgate.blacklist
+
+_data_at_old_place if _ = data.modgate.blacklist_kinds
+
+_data_at_old_place if _ = data.modgate.revision
+
+_old_place_keys contains "private" if type_name(data.modgate.private)
+
+_old_place_keys contains "blacklist" if type_name(data.modgate.blacklist)
+
+_old_place_keys contains "blacklist_kinds" if type_name(data.modgate.blacklist_kinds)
+
+_old_place_keys contains "revision" if type_name(data.modgate.revision)
+
+data_errors contains msg if {
+	count(_old_place_keys) > 0
+	msg := sprintf(
+		"malformed policy data: %s found at the old place, which no rule reads; move it into policies/modgate/config/data.json (data.modgate.config), keys at the top level",
+		[concat(", ", [concat(".", ["data.modgate", key]) | some key in sort(_old_place_keys)])],
+	)
+}
+
+data_errors contains "malformed policy data: no policy data at data.modgate.config; it belongs in policies/modgate/config/data.json" if {
+	not _has_config
+}
+
+data_errors contains msg if {
+	_has_config
+	not is_object(data.modgate.config)
+	msg := sprintf("malformed policy data: data.modgate.config must be an object (got %s)", [type_name(data.modgate.config)])
+}
+
+data_errors contains msg if {
+	is_object(data.modgate.config)
+	some key in config_required_keys
+	not key in object.keys(data.modgate.config)
+	msg := sprintf("malformed policy data: required key %s is missing", [key])
+}
+
+data_errors contains msg if {
+	is_object(data.modgate.config)
+	unknown := object.keys(data.modgate.config) - config_keys
+	count(unknown) > 0
+	msg := sprintf(
+		"malformed policy data: unknown key %s (allowed: %s)",
+		[concat(", ", [_show(key) | some key in sort(unknown)]), concat(", ", sort(config_keys))],
+	)
+}
+
+data_errors contains "malformed policy data: the keys go at the top level of the data file, without a \"modgate\" wrapper" if {
+	is_object(data.modgate.config)
+	"modgate" in object.keys(data.modgate.config)
+}
+
+data_errors contains msg if {
+	is_object(data.modgate.config)
+	not is_string(object.get(data.modgate.config, "revision", ""))
+	msg := sprintf("malformed policy data: revision must be a string (got %s)", [_show(data.modgate.config.revision)])
+}
 
 # --- private -----------------------------------------------------------------
 
@@ -71,20 +176,19 @@ _private_keys := {"patterns", "groups"}
 # be a list: a group that is not a string matches no caller (fewer allowed,
 # never more) and is reported by data_errors.
 _private_data_ok if {
-	count(data.modgate.private) == 2
-	is_array(data.modgate.private.patterns) # also proves that private is an object
-	is_array(data.modgate.private.groups)
-	every pattern in data.modgate.private.patterns {
+	count(data.modgate.config.private) == 2 # required: undefined when missing
+	is_array(data.modgate.config.private.patterns) # also proves that private is an object
+	is_array(data.modgate.config.private.groups)
+	every pattern in data.modgate.config.private.patterns {
 		private_pattern_routes_like_go(pattern)
 	}
-} else if {
-	not _has_private_data
 }
 
-# private_pattern_routes_like_go: the per-decision check of a pattern. It
-# rejects what would make OPA match FEWER module paths than the go command
-# matches with the same GOPRIVATE, i.e. route public what developers treat as
-# private:
+# private_pattern_routes_like_go: the per-decision check of a pattern, a
+# string or an object {"pattern": "...", "case_sensitive": true|false}
+# (nothing else: a misspelt "pattern" would match nothing). It rejects what
+# would make OPA match FEWER module paths than the go command matches with the
+# same GOPRIVATE, i.e. route public what developers treat as private:
 #
 # - a comma: GOPRIVATE splits "a,b" into two patterns, OPA's glob would look
 #   for a literal comma and match nothing;
@@ -93,14 +197,31 @@ _private_data_ok if {
 # - a pattern OPA cannot compile (glob.match is then undefined and the pattern
 #   matches nothing), such as "[]x]", which the go command accepts.
 #
-# The compile check compiles the very glob private_module matches with
-# (private_glob), so it also lands in OPA's compiled-glob cache.
+# The compile check compiles the glob as written: private_module matches it
+# as written when it holds a [...] class or is case-sensitive, and otherwise
+# in lower case, which changes only literal letters and so compiles too.
 private_pattern_routes_like_go(pattern) if {
-	is_string(pattern)
+	is_string(pattern) # _pattern_glob_routes_like_go, inlined for the common case
 	not contains(pattern, ",")
 	not contains(pattern, "[^")
 	not contains(pattern, "[!")
 	is_boolean(glob.match(private_glob(pattern), ["/"], ""))
+}
+
+private_pattern_routes_like_go(pattern) if {
+	count(object.remove(pattern, _pattern_object_keys)) == 0 # known keys only; undefined unless an object
+	is_boolean(object.get(pattern, "case_sensitive", false))
+	_pattern_glob_routes_like_go(pattern.pattern)
+}
+
+_pattern_object_keys := {"pattern", "case_sensitive"}
+
+_pattern_glob_routes_like_go(text) if {
+	is_string(text)
+	not contains(text, ",")
+	not contains(text, "[^")
+	not contains(text, "[!")
+	is_boolean(glob.match(private_glob(text), ["/"], ""))
 }
 
 # private_pattern_ok: the full check (data_errors only). Patterns use the
@@ -116,69 +237,115 @@ private_pattern_routes_like_go(pattern) if {
 # host, which no check can catch).
 private_pattern_ok(pattern) if {
 	private_pattern_routes_like_go(pattern)
-	regex.match(`^[A-Za-z0-9._~*?\[\]\-]+(/[A-Za-z0-9._~*?\[\]\-]+)*/?$`, pattern)
-	not contains(pattern, "**")
+	text := private_pattern_text(pattern)
+	regex.match(`^[A-Za-z0-9._~*?\[\]\-]+(/[A-Za-z0-9._~*?\[\]\-]+)*/?$`, text)
+	not contains(text, "**")
 }
+
+_has_private_data if type_name(data.modgate.config.private)
 
 data_errors contains "malformed policy data: private must be an object with keys patterns and groups" if {
 	_has_private_data
-	not is_object(data.modgate.private)
+	not is_object(data.modgate.config.private)
 }
 
 data_errors contains msg if {
-	is_object(data.modgate.private)
-	object.keys(data.modgate.private) != _private_keys
+	is_object(data.modgate.config.private)
+	object.keys(data.modgate.config.private) != _private_keys
 	msg := sprintf(
 		"malformed policy data: private must have exactly the keys groups, patterns (has: %s)",
-		[concat(", ", sort(object.keys(data.modgate.private)))],
+		[concat(", ", sort(object.keys(data.modgate.config.private)))],
 	)
 }
 
-data_errors contains "malformed policy data: private.patterns must be a list of strings" if {
-	is_object(data.modgate.private)
-	"patterns" in object.keys(data.modgate.private)
-	not is_array(data.modgate.private.patterns)
+data_errors contains "malformed policy data: private.patterns must be a list of patterns" if {
+	is_object(data.modgate.config.private)
+	"patterns" in object.keys(data.modgate.config.private)
+	not is_array(data.modgate.config.private.patterns)
+}
+
+# A pattern object with unknown keys, no string "pattern" or a case_sensitive
+# that is not a boolean.
+_pattern_form_ok(pattern) if is_string(pattern)
+
+_pattern_form_ok(pattern) if {
+	count(object.remove(pattern, _pattern_object_keys)) == 0
+	is_string(pattern.pattern)
+	is_boolean(object.get(pattern, "case_sensitive", false))
 }
 
 data_errors contains msg if {
-	some i, pattern in data.modgate.private.patterns
-	is_array(data.modgate.private.patterns)
+	some i, pattern in data.modgate.config.private.patterns
+	is_array(data.modgate.config.private.patterns)
+	not _pattern_form_ok(pattern)
+	msg := sprintf(
+		"malformed policy data: private.patterns[%d] must be a string or an object {\"pattern\": \"...\", \"case_sensitive\": true} (got %s)",
+		[i, _show_pattern_form(pattern)],
+	)
+}
+
+_show_pattern_form(pattern) := sprintf("keys %s", [concat(", ", sort(object.keys(pattern)))]) if {
+	is_object(pattern)
+} else := _show(pattern)
+
+data_errors contains msg if {
+	some i, pattern in data.modgate.config.private.patterns
+	is_array(data.modgate.config.private.patterns)
+	_pattern_form_ok(pattern)
 	not private_pattern_ok(pattern)
 	msg := sprintf(
 		"malformed policy data: private.patterns[%d] %s is not a GOPRIVATE-style pattern (use *, ? and [...]; no **, {}, negated classes or empty elements)",
-		[i, _show(pattern)],
+		[i, _show(private_pattern_text(pattern))],
 	)
 }
 
 data_errors contains "malformed policy data: private.groups must be a list of strings" if {
-	is_object(data.modgate.private)
-	"groups" in object.keys(data.modgate.private)
-	not _string_list(data.modgate.private.groups)
+	is_object(data.modgate.config.private)
+	"groups" in object.keys(data.modgate.config.private)
+	not _string_list(data.modgate.config.private.groups)
 }
 
 # --- blacklist ---------------------------------------------------------------
 
 # Per decision: a list of objects, each with a string module (an entry without
 # one could never match, so its versions would silently stay downloadable).
-# Then, only when the requested module HAS entries: blacklist_kinds, and every
-# entry for that module checked in full. An entry, and the list of kinds, can
+# Then, only when the requested module HAS entries (in any spelling): that no
+# module holds a line break (it would shift the lines requested_blacklist_entries
+# searches), blacklist_kinds, and every entry for that module checked in full. An entry, and the list of kinds, can
 # only change decisions about modules that have entries, so broken ones deny
 # exactly the requests they could have got wrong, and cost the other requests
 # nothing.
 _blacklist_data_ok if {
-	is_array(data.modgate.blacklist)
-	every entry in data.modgate.blacklist {
-		is_string(entry.module) # also proves that entry is an object
-	}
+	is_array(data.modgate.config.blacklist) # required: false when missing
+	count(_blacklist_modules) == count(data.modgate.config.blacklist) # every entry an object with a module
+	_folded_blacklist_text # ... a string (else undefined; a string is never false)
+	_blacklist_modules_line_up
 	every entry in requested_blacklist_entries {
 		_blacklist_kinds_data_ok
 		blacklist_entry_fields_ok(entry)
 	}
-} else if {
-	not _has_blacklist_data
 }
 
-_entry_keys := {"module", "versions", "introduced", "fixed", "reason", "ticket"}
+# The part of _blacklist_data_ok that reads no input (config_ok).
+_blacklist_list_ok if {
+	is_array(data.modgate.config.blacklist)
+	count(_blacklist_modules) == count(data.modgate.config.blacklist)
+	_folded_blacklist_text
+	_no_line_break_in_a_module
+}
+
+# The folded lines line up with the entries (no module holds a line break),
+# checked only when some line matched the requested module: a module with a
+# line break is no module path, so it can never be asked for.
+_blacklist_modules_line_up if _requested_module_offsets == []
+
+_blacklist_modules_line_up if _no_line_break_in_a_module
+
+_no_line_break_in_a_module if not contains(concat("", _blacklist_modules), "\n")
+
+_has_blacklist_data if type_name(data.modgate.config.blacklist)
+
+_entry_keys := {"module", "versions", "introduced", "fixed", "reason", "ticket", "case_sensitive"}
 
 # blacklist_entry_ok: the full check of an entry (data_errors).
 blacklist_entry_ok(entry) if {
@@ -187,17 +354,19 @@ blacklist_entry_ok(entry) if {
 }
 
 # blacklist_entry_fields_ok: everything but the shape of the module path. It
-# runs per decision on the entries whose module equals the requested one,
-# which input_valid has already proven a valid module path. A malformed
-# module path in an entry can never equal a requested module, so it cannot
-# change any decision: it is a dead entry, like a misspelt path, and is
-# reported by data_errors only.
+# runs per decision on the entries whose module equals the requested one in
+# lower case, which input_valid has already proven a valid module path. A
+# malformed module path in an entry can match a requested module only in a
+# spelling the go command could not have asked for (a host in upper case,
+# say), so it cannot let anything through that the entry meant to stop: it is
+# reported by data_errors, and matched case-insensitively like any entry.
 blacklist_entry_fields_ok(entry) if {
 	count(object.remove(entry, _entry_keys)) == 0 # known keys only; undefined unless an object
 	is_string(entry.module)
 	is_string(entry.reason)
 	trim_space(entry.reason) != ""
 	is_string(object.get(entry, "ticket", ""))
+	is_boolean(object.get(entry, "case_sensitive", false))
 	_entry_versions_ok(entry)
 }
 
@@ -232,12 +401,12 @@ _bounds_ordered(entry) if compare_versions(entry.introduced, entry.fixed) < 0
 
 data_errors contains "malformed policy data: blacklist must be a list of entries" if {
 	_has_blacklist_data
-	not is_array(data.modgate.blacklist)
+	not is_array(data.modgate.config.blacklist)
 }
 
 data_errors contains msg if {
-	is_array(data.modgate.blacklist)
-	some i, entry in data.modgate.blacklist
+	is_array(data.modgate.config.blacklist)
+	some i, entry in data.modgate.config.blacklist
 	not blacklist_entry_ok(entry)
 	msg := sprintf("malformed policy data: blacklist[%d]%s: %s", [i, _entry_label(entry), _entry_problem(entry)])
 }
@@ -258,6 +427,8 @@ _entry_problem(entry) := "must be an object" if {
 	not _non_empty_string(object.get(entry, "reason", null))
 } else := "ticket must be a string" if {
 	not _optional_string(entry, "ticket")
+} else := "case_sensitive must be true or false" if {
+	not is_boolean(object.get(entry, "case_sensitive", false))
 } else := "use either versions or introduced/fixed, not both" if {
 	"versions" in object.keys(entry)
 	some key in ["introduced", "fixed"]
@@ -283,8 +454,8 @@ blacklist_kind_choices := {"info", "mod", "zip", "latest"}
 # unblocked, but only for modules the blacklist names.
 
 _blacklist_kinds_data_ok if {
-	is_array(data.modgate.blacklist_kinds)
-	every kind in data.modgate.blacklist_kinds {
+	is_array(data.modgate.config.blacklist_kinds)
+	every kind in data.modgate.config.blacklist_kinds {
 		kind in blacklist_kind_choices
 	}
 } else if {

@@ -2,20 +2,26 @@ package modgate_test
 
 import data.modgate
 
-# --- the shipped policies/data.json ------------------------------------------
+# --- the shipped policies/modgate/config/data.json -----------------------------
 # These tests read the real data file, so a broken edit fails `opa test`.
 
 test_shipped_data_is_valid if {
 	count(modgate.data_errors) == 0
 	modgate.data_valid
+	modgate.config_ok
 }
 
-test_shipped_data_loads_under_data_modgate if {
-	is_string(data.modgate.revision)
-	modgate.policy_revision == data.modgate.revision
+test_shipped_data_loads_under_data_modgate_config if {
+	is_string(data.modgate.config.revision)
+	modgate.policy_revision == data.modgate.config.revision
 	modgate.policy_revision != "unknown"
 	count(modgate.private_patterns) > 0
 	count(modgate.blacklist_entries) > 0
+}
+
+test_nothing_is_left_at_the_old_place if {
+	not modgate._data_at_old_place
+	count(modgate._old_place_keys) == 0
 }
 
 test_shipped_data_blocks_the_example_cve if {
@@ -31,37 +37,204 @@ test_shipped_data_routes_corp_private if {
 	result.allow
 }
 
+# --- the top level of data.modgate.config ---------------------------------------
+
+every_kind_of_request := [
+	module_input("zip", "example.com/fine", "v1.0.0"),
+	module_input("list", "corp.example.com/secret", null),
+	module_input("zip", "corp.example.com/secret", "v1.0.0"),
+	module_input("zip", "example.com/insecure", "v1.0.1"),
+	sumdb_input("tile", null, null),
+	sumdb_input("lookup", "example.com/fine", "v1.0.0"),
+]
+
+# denies_everything_saying: every request is denied, routed public unless the
+# data still says private, and the reasons hold the expected message.
+denies_everything_saying(config, message) if {
+	every request_input in every_kind_of_request {
+		result := modgate.decision with input as request_input with data.modgate.config as config
+		result.allow == false
+		message in result.reasons
+	}
+	not config_ok_with(config)
+}
+
+test_misspelt_private_denies_every_request if {
+	every misspelt in ["privat", "Private", "private ", "PRIVATE"] {
+		config := renamed(fixture_config, "private", misspelt)
+		denies_everything_saying(config, "malformed policy data: required key private is missing")
+		denies_everything_saying(config, sprintf("malformed policy data: unknown key %q (allowed: blacklist, blacklist_kinds, private, revision)", [misspelt]))
+	}
+}
+
+test_misspelt_blacklist_denies_every_request if {
+	config := renamed(fixture_config, "blacklist", "blacklists")
+	denies_everything_saying(config, "malformed policy data: required key blacklist is missing")
+	denies_everything_saying(config, "malformed policy data: unknown key \"blacklists\" (allowed: blacklist, blacklist_kinds, private, revision)")
+}
+
+test_misspelt_optional_key_denies_every_request if {
+	every pair in [["blacklist_kinds", "blacklist_kind"], ["revision", "revison"]] {
+		config := renamed(fixture_config, pair[0], pair[1])
+		denies_everything_saying(config, sprintf("malformed policy data: unknown key %q (allowed: blacklist, blacklist_kinds, private, revision)", [pair[1]]))
+	}
+}
+
+test_empty_data_denies_every_request if {
+	denies_everything_saying({}, "malformed policy data: required key private is missing")
+	denies_everything_saying({}, "malformed policy data: required key blacklist is missing")
+}
+
+# The old file format dropped into policies/modgate/config/: its wrapper is
+# an unknown key, and nothing is private or blacklisted any more.
+test_old_modgate_wrapper_in_the_config_directory_denies_every_request if {
+	config := {"modgate": fixture_config}
+	denies_everything_saying(config, "malformed policy data: unknown key \"modgate\" (allowed: blacklist, blacklist_kinds, private, revision)")
+	denies_everything_saying(config, "malformed policy data: the keys go at the top level of the data file, without a \"modgate\" wrapper")
+}
+
+# A second data file in policies/modgate/config/ merges into the same object,
+# so its keys are checked like those of data.json.
+test_second_data_file_with_an_unknown_key_denies_every_request if {
+	config := object.union(fixture_config, {"blacklist_extra": [{"module": "example.com/fine", "reason": "r"}]})
+	denies_everything_saying(config, "malformed policy data: unknown key \"blacklist_extra\" (allowed: blacklist, blacklist_kinds, private, revision)")
+}
+
+test_revision_of_another_type_denies_every_request if {
+	every revision in [7, null, ["2026-11-25.1"], {}] {
+		config := object.union(fixture_config, {"revision": revision})
+		every request_input in every_kind_of_request {
+			result := modgate.decision with input as request_input with data.modgate.config as config
+			result.allow == false
+			startswith(result.reasons[0], "malformed policy data: revision must be a string (got ")
+			result.revision == "unknown"
+		}
+	}
+}
+
+test_config_that_is_no_object_denies_every_request if {
+	every config in [[fixture_config], "config", 7, null, true] {
+		denies_everything_saying(config, sprintf("malformed policy data: data.modgate.config must be an object (got %s)", [type_name(config)]))
+	}
+}
+
+test_optional_keys_may_be_left_out if {
+	config := object.remove(fixture_config, {"revision", "blacklist_kinds"})
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.0.0") with data.modgate.config as config
+	result.allow
+	result.revision == "unknown"
+	config_ok_with(config)
+	count(data_errors_with(config)) == 0
+}
+
+test_unknown_keys_are_shown_quoted_and_sorted if {
+	config := object.union(fixture_config, {"b\nx": 1, "a": 2})
+	errors := data_errors_with(config)
+	"malformed policy data: unknown key \"a\", \"b\\nx\" (allowed: blacklist, blacklist_kinds, private, revision)" in errors
+}
+
+# Data at the old place (a policies/data.json with the "modgate" wrapper, or a
+# data file in policies/modgate/) is read by no rule: whatever it meant to
+# keep private or blacklisted would be served, so every request is denied.
+test_data_at_the_old_place_denies_every_request if {
+	every request_input in every_kind_of_request {
+		result := modgate.decision with input as request_input
+			with data.modgate.config as fixture_config
+			with data.modgate.private as fixture_private
+			with data.modgate.blacklist as fixture_blacklist
+		result.allow == false
+		result.reasons == ["malformed policy data: data.modgate.blacklist, data.modgate.private found at the old place, which no rule reads; move it into policies/modgate/config/data.json (data.modgate.config), keys at the top level"]
+	}
+	not modgate.config_ok with data.modgate.config as fixture_config with data.modgate.private as fixture_private
+}
+
+test_each_old_key_alone_denies if {
+	request_input := module_input("zip", "example.com/fine", "v1.0.0")
+	denied_old(request_input, "revision") with data.modgate.revision as "2026-01-01.1"
+	denied_old(request_input, "blacklist_kinds") with data.modgate.blacklist_kinds as ["zip"]
+	denied_old(request_input, "blacklist") with data.modgate.blacklist as []
+	denied_old(request_input, "private") with data.modgate.private as false
+}
+
+denied_old(request_input, key) if {
+	result := modgate.decision with input as request_input with data.modgate.config as fixture_config
+	result.allow == false
+	contains(result.reasons[0], sprintf("data.modgate.%s found at the old place", [key]))
+}
+
+test_config_ok_is_defined_without_input if {
+	modgate.config_ok with data.modgate.config as fixture_config
+	modgate.config_ok == false with data.modgate.config as {}
+	modgate.config_ok == false with data.modgate.config as object.union(fixture_config, {"x": 1})
+}
+
+test_config_ok_ignores_problems_that_deny_nothing if {
+	config := object.union(fixture_config, {"private": {"patterns": ["corp.example.com/**"], "groups": ["developers", 7]}})
+	count(data_errors_with(config)) == 2
+	config_ok_with(config)
+}
+
+test_config_ok_false_for_a_broken_entry_of_any_module if {
+	config := object.union(fixture_config, {"blacklist": array.concat(fixture_blacklist, [{"module": "example.com/x", "versions": ["1.0"], "reason": "r"}])})
+	not config_ok_with(config)
+	modgate.decision.allow with input as module_input("zip", "example.com/fine", "v1.0.0") with data.modgate.config as config
+}
+
+# --- private patterns as objects -----------------------------------------------
+
+test_pattern_objects_accepted if {
+	every pattern in [{"pattern": "corp.example.com/*"}, {"pattern": "corp.example.com/*", "case_sensitive": true}, {"pattern": "corp.example.com/*", "case_sensitive": false}] {
+		count(data_errors_with_private({"patterns": [pattern], "groups": ["developers"]})) == 0
+	}
+}
+
+# A misspelt "pattern" would match nothing: every request is denied.
+test_malformed_pattern_object_denies_every_request if {
+	every pattern in [
+		{"patern": "corp.example.com/*"},
+		{"pattern": "corp.example.com/*", "case_sensitive": "true"},
+		{"pattern": "corp.example.com/*", "case_sensitiv": true},
+		{"pattern": ["corp.example.com/*"]},
+		{},
+	] {
+		private := {"patterns": ["*.internal.example", pattern], "groups": ["developers"]}
+		result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private})
+		result.allow == false
+		startswith(result.reasons[0], "malformed policy data: private.patterns[1] must be a string or an object")
+	}
+}
+
+test_pattern_object_with_syntax_opa_reads_differently_denies_every_request if {
+	private := {"patterns": [{"pattern": "corp.example.com/[^x]*", "case_sensitive": true}], "groups": ["developers"]}
+	result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private})
+	result.allow == false
+	result.reasons == ["malformed policy data: private.patterns[0] \"corp.example.com/[^x]*\" is not a GOPRIVATE-style pattern (use *, ? and [...]; no **, {}, negated classes or empty elements)"]
+}
+
 # --- validation of edited data -----------------------------------------------
 
 data_errors_with_private(private) := found if {
-	found := modgate.data_errors with data.modgate.private as private
+	found := modgate.data_errors with data.modgate.config.private as private
 }
 
 data_errors_with_blacklist(blacklist) := found if {
-	found := modgate.data_errors with data.modgate.blacklist as blacklist
+	found := modgate.data_errors with data.modgate.config.blacklist as blacklist
 }
 
 # fixture_data_with: the fixture policy data with some top-level keys
 # replaced (not merged: object.union alone would merge nested objects).
-fixture_data_with(replaced) := object.union(
-	object.remove({"private": fixture_private, "blacklist": fixture_blacklist, "blacklist_kinds": fixture_kinds}, object.keys(replaced)),
-	replaced,
-)
+fixture_data_with(replaced) := object.union(object.remove(fixture_config, object.keys(replaced)), replaced)
 
 # decide_with evaluates the decision with the fixture data, some keys replaced.
 decide_with(request_input, replaced) := result if {
-	policy_data := fixture_data_with(replaced)
 	result := modgate.decision with input as request_input
-		with data.modgate.revision as "test.1"
-		with data.modgate.private as policy_data.private
-		with data.modgate.blacklist as policy_data.blacklist
-		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+		with data.modgate.config as fixture_data_with(replaced)
 }
 
 test_fixture_data_is_valid if {
-	modgate.data_valid with data.modgate.private as fixture_private
-		with data.modgate.blacklist as fixture_blacklist
-		with data.modgate.blacklist_kinds as fixture_kinds
+	modgate.data_valid with data.modgate.config.private as fixture_private
+		with data.modgate.config.blacklist as fixture_blacklist
+		with data.modgate.config.blacklist_kinds as fixture_kinds
 }
 
 test_misspelled_private_key_rejected if {
@@ -94,7 +267,7 @@ test_goprivate_style_patterns_accepted if {
 test_pattern_opa_reads_differently_denies_every_request if {
 	every pattern in ["corp.example.com/*,dev.example.com/*", "corp.example.com/[^x]*", "corp.example.com/[!x]*", "[]x]", "corp.example.com/[", 7] {
 		result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.0.0")
-			with data.modgate.private as {"patterns": ["*.internal.example", pattern], "groups": ["developers"]}
+			with data.modgate.config.private as {"patterns": ["*.internal.example", pattern], "groups": ["developers"]}
 		result.allow == false
 		startswith(result.reasons[0], "malformed policy data: private.patterns[1] ")
 	}
@@ -160,7 +333,7 @@ test_blacklist_entry_without_reason_rejected if {
 
 test_blacklist_entry_with_misspelled_key_rejected if {
 	errors := data_errors_with_blacklist([{"module": "example.com/x", "version": ["v1.0.0"], "reason": "r"}])
-	"malformed policy data: blacklist[0] (example.com/x): unknown keys version (allowed: fixed, introduced, module, reason, ticket, versions)" in errors
+	"malformed policy data: blacklist[0] (example.com/x): unknown keys version (allowed: case_sensitive, fixed, introduced, module, reason, ticket, versions)" in errors
 }
 
 test_blacklist_entry_with_versions_and_range_rejected if {
@@ -186,12 +359,12 @@ test_blacklist_entry_without_module_rejected if {
 }
 
 test_blacklist_kinds_with_sumdb_rejected if {
-	errors := modgate.data_errors with data.modgate.blacklist_kinds as ["zip", "sumdb"]
+	errors := modgate.data_errors with data.modgate.config.blacklist_kinds as ["zip", "sumdb"]
 	"malformed policy data: blacklist_kinds must be a list drawn from info, latest, mod, zip" in errors
 }
 
 test_blacklist_kinds_may_be_empty if {
-	modgate.data_valid with data.modgate.blacklist_kinds as []
+	modgate.data_valid with data.modgate.config.blacklist_kinds as []
 }
 
 test_private_not_an_object_rejected if {
@@ -301,7 +474,32 @@ test_malformed_blacklist_kinds_denies_modules_with_entries if {
 
 # --- the per-decision checks and data_errors agree ---------------------------
 
-data_variants := [
+# Whole data.modgate.config documents: the fixture with keys replaced, keys
+# removed or renamed, unknown keys added, and no object at all.
+config_variants := array.concat(
+	[fixture_data_with(replaced) | some replaced in replaced_variants],
+	[
+		{},
+		object.remove(fixture_config, {"private"}),
+		object.remove(fixture_config, {"blacklist"}),
+		object.remove(fixture_config, {"revision", "blacklist_kinds"}),
+		renamed(fixture_config, "private", "privat"),
+		renamed(fixture_config, "private", "Private"),
+		renamed(fixture_config, "blacklist", "blacklists"),
+		renamed(fixture_config, "blacklist_kinds", "blacklist_kind"),
+		object.union(fixture_config, {"extra": []}),
+		object.union(fixture_config, {"revision": 7}),
+		object.union(fixture_config, {"revision": null}),
+		{"modgate": fixture_config},
+		{"config": fixture_config},
+		object.union(fixture_config, {"modgate": {}}),
+		[fixture_config],
+		"config",
+		null,
+	],
+)
+
+replaced_variants := [
 	{},
 	{"private": {"patterns": [], "groups": []}},
 	{"private": {"pattern": ["corp.example.com/*"], "groups": ["developers"]}},
@@ -315,16 +513,27 @@ data_variants := [
 	{"private": {"patterns": ["corp.example.com/**"], "groups": []}},
 	{"private": {"patterns": [7], "groups": []}},
 	{"private": {"patterns": [], "groups": [7]}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*", "case_sensitive": true}], "groups": []}},
+	{"private": {"patterns": [{"patern": "corp.example.com/*"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*", "case_sensitive": "yes"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/*", "case_sensitiv": true}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "a,b"}], "groups": []}},
+	{"private": {"patterns": [{"pattern": "corp.example.com/**"}], "groups": []}},
 	{"blacklist": []},
 	{"blacklist": {}},
 	{"blacklist": ["x"]},
 	{"blacklist": [{"versions": ["v1.0.0"], "reason": "r"}]},
 	{"blacklist": [{"module": "example.com/fine", "versions": ["1.0.0"], "reason": "r"}]},
 	{"blacklist": [{"module": "Example.com/fine", "versions": ["v1.0.0"], "reason": "r"}]},
+	{"blacklist": [{"module": "example.com/Fine", "versions": ["v1.0.0"], "reason": "r", "case_sensitive": true}]},
+	{"blacklist": [{"module": "example.com/Fine", "versions": ["v1.0.0"], "reason": "r", "case_sensitive": "true"}]},
 	{"blacklist_kinds": []},
 	{"blacklist_kinds": ["zipp"]},
 	{"blacklist_kinds": "zip"},
 ]
+
+renamed(config, old, new) := object.union(object.remove(config, {old}), {new: config[old]})
 
 requests_for_variants := [
 	module_input("zip", "example.com/fine", "v1.0.0"),
@@ -333,42 +542,31 @@ requests_for_variants := [
 	sumdb_input("tile", null, null),
 ]
 
-# data_valid_with and data_rules_with: whether data_valid, and both
-# _private_data_ok and _blacklist_data_ok, hold for a request with the
-# fixture data, some keys replaced; false when undefined.
-data_valid_with(replaced, request_input) if {
-	policy_data := fixture_data_with(replaced)
-	modgate.data_valid with input as request_input
-		with data.modgate.private as policy_data.private
-		with data.modgate.blacklist as policy_data.blacklist
-		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+# data_valid_with and data_rules_with: whether data_valid, and the three
+# rules it copies, hold for a request with a config; false when undefined.
+data_valid_with(config, request_input) if {
+	modgate.data_valid with input as request_input with data.modgate.config as config
 } else := false
 
-data_rules_with(replaced, request_input) if {
-	policy_data := fixture_data_with(replaced)
-	modgate._private_data_ok with input as request_input
-		with data.modgate.private as policy_data.private
-		with data.modgate.blacklist as policy_data.blacklist
-		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
-	modgate._blacklist_data_ok with input as request_input
-		with data.modgate.private as policy_data.private
-		with data.modgate.blacklist as policy_data.blacklist
-		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+data_rules_with(config, request_input) if {
+	modgate._config_shape_ok with input as request_input with data.modgate.config as config
+	modgate._private_data_ok with input as request_input with data.modgate.config as config
+	modgate._blacklist_data_ok with input as request_input with data.modgate.config as config
 } else := false
 
-data_errors_with(replaced) := found if {
-	policy_data := fixture_data_with(replaced)
-	found := modgate.data_errors with data.modgate.private as policy_data.private
-		with data.modgate.blacklist as policy_data.blacklist
-		with data.modgate.blacklist_kinds as policy_data.blacklist_kinds
+data_errors_with(config) := found if {
+	found := modgate.data_errors with data.modgate.config as config
 }
 
-# data_valid takes a fast path when private and blacklist are both present;
-# it must always equal the two rules it copies.
+config_ok_with(config) if {
+	modgate.config_ok with data.modgate.config as config
+} else := false
+
+# data_valid copies the bodies of three rules; it must always equal them.
 test_data_valid_fast_path_equals_the_rules if {
-	every replaced in data_variants {
+	every config in config_variants {
 		every request_input in requests_for_variants {
-			data_valid_with(replaced, request_input) == data_rules_with(replaced, request_input)
+			data_valid_with(config, request_input) == data_rules_with(config, request_input)
 		}
 	}
 }
@@ -376,13 +574,33 @@ test_data_valid_fast_path_equals_the_rules if {
 # Whatever denies a decision for its data is also reported by data_errors,
 # the list operators check before rolling out.
 test_every_data_denial_is_in_data_errors if {
-	every replaced in data_variants {
+	every config in config_variants {
 		every request_input in requests_for_variants {
-			valid_or_reported(replaced, request_input)
+			valid_or_reported(config, request_input)
 		}
 	}
 }
 
-valid_or_reported(replaced, request_input) if data_valid_with(replaced, request_input)
+valid_or_reported(config, request_input) if data_valid_with(config, request_input)
 
-valid_or_reported(replaced, _) if count(data_errors_with(replaced)) > 0
+valid_or_reported(config, _) if count(data_errors_with(config)) > 0
+
+# config_ok holds exactly when no request is denied for its data (for the
+# requests here, which touch every part of the fixture data), and when it
+# does not hold, data_errors says why.
+test_config_ok_means_no_request_is_denied_for_data if {
+	every config in config_variants {
+		config_ok_with(config) == valid_for_every_request(config)
+		config_ok_or_reported(config)
+	}
+}
+
+valid_for_every_request(config) if {
+	every request_input in requests_for_variants {
+		data_valid_with(config, request_input)
+	}
+} else := false
+
+config_ok_or_reported(config) if config_ok_with(config)
+
+config_ok_or_reported(config) if count(data_errors_with(config)) > 0

@@ -56,7 +56,7 @@ test_trailing_slash_on_pattern_is_ignored if {
 
 test_private_module_rule_needs_a_string_module if {
 	not modgate.private_module with input as sumdb_input("tile", null, null)
-		with data.modgate.private as fixture_private
+		with data.modgate.config.private as fixture_private
 }
 
 # --- routing and groups ------------------------------------------------------
@@ -92,7 +92,7 @@ test_private_module_without_groups_denied if {
 
 test_private_module_when_no_group_is_allowed if {
 	result := modgate.decision with input as module_input("info", "corp.example.com/secret", "v1.0.0")
-		with data.modgate.private as {"patterns": ["corp.example.com/*"], "groups": []}
+		with data.modgate.config.private as {"patterns": ["corp.example.com/*"], "groups": []}
 	result.allow == false
 	endswith(result.reasons[0], "(allowed: none)")
 }
@@ -118,7 +118,7 @@ test_toolchain_module_routes_public if {
 
 test_no_private_data_means_nothing_is_private if {
 	result := modgate.decision with input as module_input("zip", "corp.example.com/secret", "v1.0.0")
-		with data.modgate.private as {"patterns": [], "groups": []}
+		with data.modgate.config.private as {"patterns": [], "groups": []}
 	result.route == "public"
 	result.allow
 }
@@ -150,17 +150,96 @@ test_double_star_matches_more_never_less if {
 }
 
 # private_module reads the patterns from the data and applies
-# matches_private_pattern to each.
-test_private_module_agrees_with_matches_private_pattern if {
-	patterns := ["corp.example.com/*", "*.internal.example", "git.example.com/team-[ab]/*", "example.com/exact"]
+# matches_private_pattern_folded to each.
+test_private_module_agrees_with_matches_private_pattern_folded if {
+	patterns := [
+		"corp.example.com/*", "*.internal.example", "git.example.com/team-[ab]/*", "example.com/exact",
+		"github.com/myorg/*", "github.com/OtherOrg", {"pattern": "github.com/Strict/*", "case_sensitive": true},
+		{"pattern": "github.com/loose/*"}, "example.com/[A-z]x",
+	]
 	every module in [
 		"corp.example.com/x", "corp.example.com", "corp.example.com.evil.org/x", "svc.internal.example/lib",
-		"internal.example/lib", "git.example.com/team-a/x", "git.example.com/team-c/x", "example.com/exact",
-		"example.com/exact/sub", "example.com/exactly", "example.com/fine",
+		"internal.example/lib", "git.example.com/team-a/x", "git.example.com/team-c/x", "git.example.com/Team-A/x",
+		"example.com/exact", "example.com/Exact/sub", "example.com/exactly", "example.com/fine",
+		"github.com/MyOrg/secret", "github.com/myorg", "github.com/otherorg/x", "github.com/Strict/x",
+		"github.com/strict/x", "github.com/LOOSE/x", "example.com/_x", "example.com/Bx", "example.com/bX",
 	] {
-		expected := count([pattern | some pattern in patterns; modgate.matches_private_pattern(pattern, module)]) > 0
+		expected := count([pattern | some pattern in patterns; modgate.matches_private_pattern_folded(pattern, module)]) > 0
 		route := modgate.route with input as module_input("zip", module, "v1.0.0")
-			with data.modgate.private as {"patterns": patterns, "groups": []}
+			with data.modgate.config.private as {"patterns": patterns, "groups": []}
 		route == {true: "private", false: "public"}[expected]
 	}
+}
+
+# --- case aliases (GitHub serves a repository under every spelling) ----------
+
+test_case_alias_of_a_private_path_is_private if {
+	every module in ["github.com/MyOrg/secret", "github.com/myorg/Secret", "github.com/MYORG/x/y"] {
+		route := modgate.route with input as module_input("zip", module, "v1.0.0")
+			with data.modgate.config.private as {"patterns": ["github.com/myorg/*"], "groups": []}
+		route == "private"
+	}
+}
+
+test_pattern_in_mixed_case_matches_every_spelling if {
+	every module in ["github.com/myorg/secret", "github.com/MyOrg/secret", "github.com/mYoRg/secret"] {
+		route := modgate.route with input as module_input("zip", module, "v1.0.0")
+			with data.modgate.config.private as {"patterns": ["github.com/MyOrg/*"], "groups": []}
+		route == "private"
+	}
+}
+
+test_case_alias_of_a_private_path_denied_to_other_groups if {
+	identity := object.union(developer, {"groups": ["contractors"]})
+	result := modgate.decision with input as with_identity(module_input("zip", "github.com/MyOrg/secret", "v1.0.0"), identity)
+		with data.modgate.config as object.union(fixture_config, {"private": {"patterns": ["github.com/myorg/*"], "groups": ["developers"]}})
+	result.allow == false
+	result.route == "private"
+	result.reasons == ["github.com/MyOrg/secret is private; your groups [contractors] may not fetch it (allowed: developers)"]
+}
+
+test_case_alias_lookalikes_are_not_private if {
+	every module in ["github.com/myorgx/secret", "github.com/my-org/secret", "github.com/MyOrg", "gitHub.com.evil.org/myorg/x"] {
+		route := modgate.route with input as module_input("zip", module, "v1.0.0")
+			with data.modgate.config.private as {"patterns": ["github.com/myorg/*"], "groups": []}
+		route == "public"
+	}
+}
+
+# The opt-out: {"pattern": ..., "case_sensitive": true} matches as written.
+test_case_sensitive_pattern_matches_as_written if {
+	private := {"patterns": [{"pattern": "github.com/MyOrg/*", "case_sensitive": true}], "groups": []}
+	"private" == modgate.route with input as module_input("zip", "github.com/MyOrg/x", "v1.0.0")
+		with data.modgate.config.private as private
+	every module in ["github.com/myorg/x", "github.com/MYORG/x"] {
+		"public" == modgate.route with input as module_input("zip", module, "v1.0.0")
+			with data.modgate.config.private as private
+	}
+}
+
+test_pattern_object_without_case_sensitive_folds_case if {
+	every form in [{"pattern": "github.com/myorg/*"}, {"pattern": "github.com/myorg/*", "case_sensitive": false}] {
+		"private" == modgate.route with input as module_input("zip", "github.com/MyOrg/x", "v1.0.0")
+			with data.modgate.config.private as {"patterns": [form], "groups": []}
+	}
+}
+
+# Folding a class range can drop characters ("[A-z]" holds "_", "[a-z]" does
+# not): such patterns are also matched as written, so OPA never routes public
+# what the go command, with the same GOPRIVATE, treats as private.
+test_private_module_never_matches_fewer_paths_than_the_go_command if {
+	patterns := ["example.com/[A-z]x", "example.com/[@-_]y", "corp.example.com/*", "example.com/a?c", "example.com/[Z-a]z"]
+	every pattern in patterns {
+		every module in ["example.com/_x", "example.com/Ax", "example.com/ax", "example.com/Ay", "example.com/_y", "example.com/AbC", "example.com/_z", "example.com/Zz", "corp.example.com/Q"] {
+			go_private_is_routed_private(pattern, module)
+		}
+	}
+}
+
+go_private_is_routed_private(pattern, module) if not modgate.matches_private_pattern(pattern, module)
+
+go_private_is_routed_private(pattern, module) if {
+	modgate.matches_private_pattern(pattern, module)
+	"private" == modgate.route with input as module_input("zip", module, "v1.0.0")
+		with data.modgate.config.private as {"patterns": [pattern], "groups": []}
 }

@@ -273,13 +273,13 @@ def test_policy_edit_rolls_out_without_restart_and_a_bad_edit_keeps_the_last_goo
 ) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
-    data_file = policies / "data.json"
+    data_file = policies / "modgate" / "config" / "data.json"
     with OpaServer(policies, log_path=tmp_path / "opa.log") as opa:
         app = build_app(settings(postgres.dsn(), opa.url, (upstream.url,)))
         with TestClient(app) as client:
             assert client.get(HELLO_ZIP, headers=auth).status_code == 200
             data = json.loads(data_file.read_text())
-            data["modgate"]["blacklist"].append(
+            data["blacklist"].append(
                 {
                     "module": "example.com/hello",
                     "versions": ["v1.0.0"],

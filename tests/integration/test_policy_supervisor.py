@@ -161,9 +161,10 @@ def test_serve_refuses_to_start_on_policies_that_do_not_compile(tmp_path: Path) 
 def test_policy_check_lists_malformed_policy_data(tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
-    data = json.loads((policies / "data.json").read_text())
-    data["modgate"]["private"]["pattern"] = data["modgate"]["private"].pop("patterns")
-    (policies / "data.json").write_text(json.dumps(data))
+    data_file = policies / "modgate" / "config" / "data.json"
+    data = json.loads(data_file.read_text())
+    data["private"]["pattern"] = data["private"].pop("patterns")
+    data_file.write_text(json.dumps(data))
     done = modgate("policy", "check", policies=policies)
     assert done.returncode == 1
     assert "malformed policy data: private" in done.stderr
