@@ -61,9 +61,29 @@ def _stray_data_message(policies: str, stray: list[Path]) -> str:
     )
 
 
+def _data_errors(binary: str, policies: str) -> list[str]:
+    """Every problem the policy finds in its data (``data.modgate.data_errors``)."""
+    query = ["eval", "--format", "json", "--ignore", "*_test.rego", "-d", policies]
+    done = subprocess.run(
+        [binary, *query, "data.modgate.data_errors"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        first = (done.stderr or done.stdout).strip().splitlines()[:3]
+        raise ConfigError(f"policies in {policies}: data_errors failed: {' | '.join(first)}")
+    results = json.loads(done.stdout).get("result", [])
+    if not results:
+        return ["data_errors is undefined"]
+    return [str(error) for error in results[0]["expressions"][0]["value"]]
+
+
 def _check_bundled_policies(settings: Settings) -> None:
-    """The OPA binary exists, no data file sits where no rule reads it, and the policies
-    compile: else one clear line, not a traceback."""
+    """The OPA binary exists, no data file sits where no rule reads it, the policies
+    compile and their data is well-formed: else one clear line, not a traceback. (Once
+    running, a bad edit is refused by the policy itself: every request is denied.)"""
     binary = find_opa(settings.policy.opa_binary)
     policies = settings.policy.policies_dir
     if not Path(policies).is_dir():
@@ -84,6 +104,10 @@ def _check_bundled_policies(settings: Settings) -> None:
     if done.returncode != 0:
         first = (done.stderr or done.stdout).strip().splitlines()[:3]
         raise ConfigError(f"policies in {policies} do not compile: {' | '.join(first)}")
+    errors = _data_errors(str(binary), policies)
+    if errors:
+        more = f" (and {len(errors) - 1} more: modgate policy check)" if len(errors) > 1 else ""
+        raise ConfigError(f"policies in {policies}: {errors[0]}{more}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -175,27 +199,11 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     ).returncode
     if status != 0:
         return status
-    done = subprocess.run(
-        [
-            binary,
-            "eval",
-            "--format",
-            "json",
-            "--ignore",
-            "*_test.rego",
-            "-d",
-            policies,
-            "data.modgate.data_errors",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        print(done.stderr or done.stdout, file=sys.stderr)
-        return done.returncode
-    results = json.loads(done.stdout).get("result", [])
-    errors = results[0]["expressions"][0]["value"] if results else ["data_errors is undefined"]
+    try:
+        errors = _data_errors(binary, policies)
+    except ConfigError as exc:
+        print(exc.reason, file=sys.stderr)
+        return 1
     stray = stray_data_files(Path(policies))
     errors += [_stray_data_message(policies, [path]) for path in stray]
     for error in errors:

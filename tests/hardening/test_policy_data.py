@@ -435,6 +435,23 @@ def test_policy_check_lists_each_data_file_outside_the_config_directory(
     assert any(OLD_PLACE in error for error in errors)  # what the root data.json did
 
 
+def test_serve_refuses_to_start_on_a_misspelt_top_level_key(tmp_path: Path) -> None:
+    copy = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", copy)
+    PolicyCopy(copy).write("modgate/config/data.json", _renamed("private", "privat"))
+    env = {
+        "GOPROXY": "https://mirror.example",
+        "MODGATE_TLS_PLAIN_HTTP": "true",
+        "MODGATE_AUDIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/audit.db",
+    }
+    done = _modgate("serve", policies=copy, cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    line = done.stderr.strip()
+    assert "\n" not in line and "malformed policy data" in line
+    assert "modgate policy check" in line  # more than one problem: where to see them all
+    assert not (tmp_path / "audit.db").exists()
+
+
 def test_policy_check_names_a_misspelt_top_level_key(tmp_path: Path) -> None:
     copy = tmp_path / "policies"
     shutil.copytree(REPO / "policies", copy)
