@@ -61,20 +61,20 @@ def _stray_data_message(policies: str, stray: list[Path]) -> str:
     )
 
 
+def _run_opa(binary: str, *args: str, failure: str) -> str:
+    """OPA's stdout for ``args``; ConfigError ``failure: <its first lines>`` when it fails."""
+    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        first = (done.stderr or done.stdout).strip().splitlines()[:3]
+        raise ConfigError(f"{failure}: {' | '.join(first)}")
+    return done.stdout
+
+
 def _data_errors(binary: str, policies: str) -> list[str]:
     """Every problem the policy finds in its data (``data.modgate.data_errors``)."""
     query = ["eval", "--format", "json", "--ignore", "*_test.rego", "-d", policies]
-    done = subprocess.run(
-        [binary, *query, "data.modgate.data_errors"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0:
-        first = (done.stderr or done.stdout).strip().splitlines()[:3]
-        raise ConfigError(f"policies in {policies}: data_errors failed: {' | '.join(first)}")
-    results = json.loads(done.stdout).get("result", [])
+    out = _run_opa(binary, *query, "data.modgate.data_errors", failure=f"policies in {policies}")
+    results = json.loads(out).get("result", [])
     if not results:
         return ["data_errors is undefined"]
     return [str(error) for error in results[0]["expressions"][0]["value"]]
@@ -84,7 +84,7 @@ def _check_bundled_policies(settings: Settings) -> None:
     """The OPA binary exists, no data file sits where no rule reads it, the policies
     compile and their data is well-formed: else one clear line, not a traceback. (Once
     running, a bad edit is refused by the policy itself: every request is denied.)"""
-    binary = find_opa(settings.policy.opa_binary)
+    binary = str(find_opa(settings.policy.opa_binary))
     policies = settings.policy.policies_dir
     if not Path(policies).is_dir():
         raise ConfigError(
@@ -94,17 +94,11 @@ def _check_bundled_policies(settings: Settings) -> None:
     stray = stray_data_files(Path(policies))
     if stray:
         raise ConfigError(f"policies in {policies}: {_stray_data_message(policies, stray)}")
-    done = subprocess.run(
-        [str(binary), "check", "--ignore", "*_test.rego", policies],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0:
-        first = (done.stderr or done.stdout).strip().splitlines()[:3]
-        raise ConfigError(f"policies in {policies} do not compile: {' | '.join(first)}")
-    errors = _data_errors(str(binary), policies)
+    _run_opa(
+        binary, "check", "--ignore", "*_test.rego", policies,
+        failure=f"policies in {policies} do not compile",
+    )  # fmt: skip
+    errors = _data_errors(binary, policies)
     if errors:
         more = f" (and {len(errors) - 1} more: modgate policy check)" if len(errors) > 1 else ""
         raise ConfigError(f"policies in {policies}: {errors[0]}{more}")
