@@ -259,11 +259,13 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
             if not trail.decision.allowed:
                 return await _denied(gw, trail)
             await trail.allow(gw.audit)  # the resolved version's decision, durable first
+        gw.metrics.requests.inc(outcome="allow", code="")
         return _buffered(gw, trail, reply)
 
     await trail.allow(gw.audit)
     reply = await gw.forwarder.fetch(bases, upstream_path, stream=target.kind == "zip")
     trail.upstream = reply.upstream
+    gw.metrics.requests.inc(outcome="allow", code="")
     if reply.body is None:
         return _streamed(gw, trail, reply)
     return _buffered(gw, trail, reply)
@@ -276,9 +278,7 @@ async def proxy_endpoint(request: Request) -> Response:
     # to refuse and the audit record to show (escaped, audit/storable.py).
     trail = RequestTrail(uuid4().hex, decode_request_path(request.scope), client)
     try:
-        response = await _serve(gw, request, trail)
-        gw.metrics.requests.inc(outcome="allow", code="")
-        return response
+        return await _serve(gw, request, trail)
     except GatewayError as exc:
         challenge = isinstance(exc, IdentityError) and exc.status == 401
         return await _refusal(gw, trail, exc.status, [exc.reason], exc.code, challenge=challenge)

@@ -59,6 +59,9 @@ def test_readyz_details_are_for_operators_only(
 
 def test_metrics_are_for_operators_only(client: httpx.Client, tokens: Tokens) -> None:
     client.get("/example.com/hello/@v/list", headers=bearer(tokens.alice))
+    before = counter(client.get("/metrics", headers=bearer(tokens.operator)).text)
+    client.get("/example.com/hello/@v/list", headers=bearer(tokens.alice))  # allowed
+    client.get("/example.com/hello/@v/list")  # anonymous: refused
     anonymous = client.get("/metrics")
     developer = client.get("/metrics", headers=bearer(tokens.alice))
     operator = client.get("/metrics", headers=bearer(tokens.operator))
@@ -67,3 +70,17 @@ def test_metrics_are_for_operators_only(client: httpx.Client, tokens: Tokens) ->
     assert operator.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert 'modgate_requests_total{outcome="allow",code=""}' in operator.text
     assert "# TYPE modgate_audit_rows_isolated_total counter" in operator.text
+    after = counter(operator.text)
+    allowed, refused = 'outcome="allow",code=""', 'outcome="deny",code="authentication_required"'
+    assert after[allowed] - before[allowed] == 1  # each answer counted once, as what it was
+    assert after[refused] - before.get(refused, 0) == 1
+
+
+def counter(page: str) -> dict[str, float]:
+    """modgate_requests_total's samples by their label text."""
+    prefix = "modgate_requests_total{"
+    return {
+        line[len(prefix) : line.index("}")]: float(line.rsplit(" ", 1)[1])
+        for line in page.splitlines()
+        if line.startswith(prefix)
+    }
