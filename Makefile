@@ -58,7 +58,7 @@ policy-test: tools
 	$(OPA) check --strict --ignore '*_test.rego' policies
 	$(OPA) check --strict --ignore '*_test.rego' deploy/opa
 	$(OPA) fmt --list --fail policies deploy/opa
-	$(OPA) test -v policies
+	$(OPA) test -v --timeout 60s policies  # per-test limit: 5 s by default, tight on a busy 2-core VM
 	$(OPA) test -v deploy/opa
 
 test: venv tools system-deps lint policy-test

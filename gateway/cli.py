@@ -174,7 +174,8 @@ def _opa(args: argparse.Namespace, *opa_args: str) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    return _opa(args, "test", "-v", _settings(args).policy.policies_dir)
+    # opa test gives each test 5 s by default: too tight for the data tests on a busy machine
+    return _opa(args, "test", "-v", "--timeout", "60s", _settings(args).policy.policies_dir)
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
