@@ -25,7 +25,7 @@ import pytest
 
 from gateway.certs import DevPki
 from tests.conftest import Tokens, gateway_env
-from tests.support.audit import audit_rows
+from tests.support.audit import completed_row
 from tests.support.gateway import GatewayProcess
 from tests.support.gomodules import ModuleVersion, build_module, go_env, write_proxy_tree
 from tests.support.opa import OpaServer
@@ -92,14 +92,7 @@ def zip_path(module: str) -> str:
 
 
 def completion(postgres: ThrowawayPostgres, request_id: str) -> dict[str, Any]:
-    """The audit row of ``request_id`` once its completion is written (it is queued)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        rows = audit_rows(postgres.libpq_dsn(), "request_id = $1", request_id)
-        if rows and rows[0]["completed_at"] is not None:
-            return rows[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no completion recorded for {request_id}")
+    return completed_row(postgres.libpq_dsn(), request_id, timeout_s=20)
 
 
 def read_a_little_then_leave(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -18,7 +17,7 @@ from gateway.observability import Metrics
 from gateway.settings import AuditSettings, PolicySettings, Settings, TlsSettings, UpstreamSettings
 from tests.conftest import Tokens
 from tests.hardening.conftest import ServeOwn
-from tests.support.audit import audit_rows
+from tests.support.audit import completed_row, only_row
 from tests.support.gateway import GatewayProcess
 from tests.support.locks import table_locks
 from tests.support.opa import OpaServer
@@ -35,18 +34,11 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def record_of(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, object]:
-    rows = audit_rows(postgres.libpq_dsn(), "request_id = $1", response.headers["X-Request-Id"])
-    assert len(rows) == 1
-    return rows[0]
+    return only_row(postgres.libpq_dsn(), response.headers["X-Request-Id"])
 
 
 def completed_record_of(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, object]:
-    deadline = time.monotonic() + 5
-    while True:
-        row = record_of(postgres, response)
-        if row["completed_at"] is not None or time.monotonic() > deadline:
-            return row
-        time.sleep(0.05)
+    return completed_row(postgres.libpq_dsn(), response.headers["X-Request-Id"])
 
 
 # --- point 9 ------------------------------------------------------------------------------

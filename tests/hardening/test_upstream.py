@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.certs import DevPki
 from tests.conftest import Modules, Tokens, gateway_env
-from tests.support.audit import audit_rows
+from tests.support.audit import audit_rows, completed_row
 from tests.support.gateway import GatewayProcess
 from tests.support.gomodules import go_env
 from tests.support.opa import OpaServer
@@ -143,18 +143,8 @@ def alice(tokens: Tokens) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.alice}"}
 
 
-def record(postgres: ThrowawayPostgres, request_id: str) -> dict[str, Any]:
-    """The request's audit row, once its completion is in (written just after the answer)."""
-    deadline = time.monotonic() + 5
-    while True:
-        [row] = audit_rows(postgres.libpq_dsn(), "request_id = $1", request_id)
-        if row["completed_at"] is not None or time.monotonic() > deadline:
-            return row
-        time.sleep(0.05)
-
-
 def record_of(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, Any]:
-    return record(postgres, response.headers["X-Request-Id"])
+    return completed_row(postgres.libpq_dsn(), response.headers["X-Request-Id"])
 
 
 # -- 5. redirects are never followed ---------------------------------------------------------
@@ -293,7 +283,7 @@ def test_trickling_zip_is_cut_at_the_zip_deadline_and_recorded_as_a_timeout(
     # then the download is broken off at the zip deadline, with a few bytes sent
     assert 0 < received < size
     assert elapsed < ZIP_TIMEOUT_S + 5
-    row = record(postgres, request_id)
+    row = completed_row(postgres.libpq_dsn(), request_id)
     assert (row["decision"], row["error_code"]) == ("allow", "upstream_timeout")
     assert row["bytes"] == received
 

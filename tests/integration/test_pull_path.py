@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Modules, Tokens
-from tests.support.audit import audit_rows
+from tests.support.audit import completed_row, only_row
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
 
@@ -29,22 +29,11 @@ def basic(login: str, token: str) -> dict[str, str]:
 
 
 def record_of(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, object]:
-    rid = response.headers["X-Request-Id"]
-    rows = audit_rows(postgres.libpq_dsn(), "request_id = $1", rid)
-    assert len(rows) == 1
-    return rows[0]
+    return only_row(postgres.libpq_dsn(), response.headers["X-Request-Id"])
 
 
 def wait_completed(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, object]:
-    """Completion fields are written just after the answer; poll briefly for them."""
-    import time
-
-    deadline = time.monotonic() + 5
-    while True:
-        row = record_of(postgres, response)
-        if row["completed_at"] is not None or time.monotonic() > deadline:
-            return row
-        time.sleep(0.05)
+    return completed_row(postgres.libpq_dsn(), response.headers["X-Request-Id"])
 
 
 @pytest.mark.parametrize("kind", ["info", "mod", "zip"])

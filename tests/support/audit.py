@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -29,3 +30,23 @@ def audit_rows(libpq_dsn: str, where: str = "TRUE", *args: Any) -> list[dict[str
         return out
 
     return asyncio.run(fetch())
+
+
+def only_row(libpq_dsn: str, request_id: str) -> dict[str, Any]:
+    """The one audit row of ``request_id`` (fails when there is none, or more than one)."""
+    rows = audit_rows(libpq_dsn, "request_id = $1", request_id)
+    assert len(rows) == 1, f"{len(rows)} audit rows for {request_id}"
+    return rows[0]
+
+
+def completed_row(libpq_dsn: str, request_id: str, timeout_s: float = 10) -> dict[str, Any]:
+    """The audit row of ``request_id`` once its completion is in (it is written just after
+    the answer, without the client waiting); fails when it does not come in ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row = only_row(libpq_dsn, request_id)
+        if row["completed_at"] is not None:
+            return row
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no completion recorded for {request_id} in {timeout_s} s")
+        time.sleep(0.05)
