@@ -13,7 +13,6 @@ import hashlib
 import os
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,13 @@ from gateway.certs import DevPki
 from tests.conftest import Tokens, gateway_env
 from tests.support.audit import completed_row
 from tests.support.gateway import GatewayProcess
-from tests.support.gomodules import ModuleVersion, build_module, go_env, write_proxy_tree
+from tests.support.gomodules import (
+    ModuleVersion,
+    build_module,
+    go_env,
+    go_mod_download,
+    write_proxy_tree,
+)
 from tests.support.opa import OpaServer
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
@@ -268,15 +273,7 @@ def test_go_command_fails_on_a_zip_the_upstream_broke_off(
         GOFLAGS="-modcacherw",
         HOME=str(tmp_path),
     )
-    done = subprocess.run(
-        ["go", "mod", "download", "-json", f"{SMALL}@v1.0.0"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = go_mod_download(f"{SMALL}@v1.0.0", tmp_path, env)
     assert done.returncode != 0, done.stdout
     assert "unexpected EOF" in done.stdout or "connection reset" in done.stdout, done.stdout
     assert not list((tmp_path / "modcache").rglob("*.zip"))

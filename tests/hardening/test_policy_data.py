@@ -19,8 +19,6 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,8 +31,9 @@ import pytest
 
 from gateway.certs import DevPki
 from tests.conftest import HELLO, REPO, Tokens
+from tests.support.cli import run_modgate
 from tests.support.gateway import GatewayProcess
-from tests.support.gomodules import build_module, go_env, write_proxy_tree
+from tests.support.gomodules import build_module, go_env, go_mod_download, write_proxy_tree
 from tests.support.opa import find_opa
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
@@ -319,15 +318,7 @@ def test_case_alias_of_a_blacklisted_version_is_refused_to_the_go_command(
     )
 
     # When a developer downloads the other spelling through modgate
-    done = subprocess.run(
-        ["go", "mod", "download", "-json", "example.com/Insecure@v1.0.1"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = go_mod_download("example.com/Insecure@v1.0.1", tmp_path, env)
 
     # Then the go command is refused with the blacklist's reason, and no zip is fetched
     assert done.returncode != 0, done.stdout
@@ -375,26 +366,6 @@ def test_checksum_lookup_of_a_case_alias_of_a_private_path_is_refused(
 # --- data files where no rule reads them: refused before a roll-out ------------------
 
 
-def _modgate(
-    *args: str, policies: Path, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **os.environ,
-        "MODGATE_POLICY_OPA_BINARY": str(find_opa()),
-        "MODGATE_POLICY_POLICIES_DIR": str(policies),
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.fixture
 def stray_policies(tmp_path: Path) -> Path:
     """A copy of the policies with data files where OPA loads them but no rule reads them."""
@@ -415,7 +386,7 @@ def test_serve_refuses_to_start_on_data_files_outside_the_config_directory(
         "MODGATE_TLS_PLAIN_HTTP": "true",
         "MODGATE_AUDIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/audit.db",
     }
-    done = _modgate("serve", policies=stray_policies, cwd=tmp_path, env=env)
+    done = run_modgate("serve", policies=stray_policies, cwd=tmp_path, env=env)
     assert done.returncode == 2
     line = done.stderr.strip()
     assert "\n" not in line
@@ -427,7 +398,7 @@ def test_serve_refuses_to_start_on_data_files_outside_the_config_directory(
 def test_policy_check_lists_each_data_file_outside_the_config_directory(
     stray_policies: Path, tmp_path: Path
 ) -> None:
-    done = _modgate("policy", "check", policies=stray_policies, cwd=tmp_path)
+    done = run_modgate("policy", "check", policies=stray_policies, cwd=tmp_path)
     assert done.returncode == 1
     errors = done.stderr.splitlines()
     for name in ("data.json", "extra.yaml", "modgate/conf/data.json"):
@@ -444,7 +415,7 @@ def test_serve_refuses_to_start_on_a_misspelt_top_level_key(tmp_path: Path) -> N
         "MODGATE_TLS_PLAIN_HTTP": "true",
         "MODGATE_AUDIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/audit.db",
     }
-    done = _modgate("serve", policies=copy, cwd=tmp_path, env=env)
+    done = run_modgate("serve", policies=copy, cwd=tmp_path, env=env)
     assert done.returncode == 2
     line = done.stderr.strip()
     assert "\n" not in line and "malformed policy data" in line
@@ -456,7 +427,7 @@ def test_policy_check_names_a_misspelt_top_level_key(tmp_path: Path) -> None:
     copy = tmp_path / "policies"
     shutil.copytree(REPO / "policies", copy)
     PolicyCopy(copy).write("modgate/config/data.json", _renamed("blacklist", "blacklists"))
-    done = _modgate("policy", "check", policies=copy, cwd=tmp_path)
+    done = run_modgate("policy", "check", policies=copy, cwd=tmp_path)
     assert done.returncode == 1
     assert "malformed policy data: required key blacklist is missing" in done.stderr
     assert 'malformed policy data: unknown key "blacklists"' in done.stderr

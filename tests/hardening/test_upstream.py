@@ -14,7 +14,6 @@ import hashlib
 import json
 import shutil
 import ssl
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from gateway.certs import DevPki
 from tests.conftest import Modules, Tokens, gateway_env
 from tests.support.audit import audit_rows, completed_row
 from tests.support.gateway import GatewayProcess
-from tests.support.gomodules import go_env
+from tests.support.gomodules import go_env, go_mod_download
 from tests.support.opa import OpaServer
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
@@ -385,7 +384,7 @@ def checksum_database(tmp_path: Path, pki: DevPki) -> Iterator[UpstreamServer]:
         yield server
 
 
-def go_mod_download(
+def refused_download(
     gateway: GatewayProcess, token: str, home: Path, gosumdb: str, module: str
 ) -> dict[str, Any]:
     """`go mod download -json module` as a developer behind modgate, with ``gosumdb``."""
@@ -402,15 +401,7 @@ def go_mod_download(
         GOCACHE=str(home / "gocache"),
         HOME=str(home),
     )
-    done = subprocess.run(
-        ["go", "mod", "download", "-json", module],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = go_mod_download(module, home, env)
     assert done.returncode != 0, done.stdout
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -428,7 +419,7 @@ def test_go_command_stops_at_modgate_for_a_checksum_database_it_does_not_serve(
     # given a developer whose GOSUMDB names a database modgate does not serve
     name = f"127.0.0.1:{checksum_database.port}"
     # when the go command downloads a module and must verify its checksum
-    result = go_mod_download(
+    result = refused_download(
         gateway, tokens.alice, tmp_path, verifier_key(name), "example.com/hello@v1.0.0"
     )
     # then it fails on modgate's 403, showing modgate's reason, and asks nothing else
@@ -457,7 +448,7 @@ def test_with_unknown_status_404_the_go_command_asks_that_database_directly(
     name = f"127.0.0.1:{checksum_database.port}"
     with GatewayProcess(env, pki.ca_cert, tmp_path / "modgate.log") as gateway:
         # when the go command must verify a checksum with that database
-        result = go_mod_download(
+        result = refused_download(
             gateway, tokens.alice, tmp_path, verifier_key(name), "example.com/hello@v1.0.0"
         )
     # then modgate answered 404 (recorded), and the go command went around it, directly

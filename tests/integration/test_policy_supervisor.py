@@ -9,8 +9,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from gateway.policy.input import policy_input
 from gateway.policy.opa import OpaPolicyEngine
 from gateway.policy.supervisor import SupervisedOpa
 from tests.conftest import REPO
+from tests.support.cli import run_modgate
 from tests.support.opa import find_opa
 
 pytestmark = pytest.mark.opa
@@ -35,27 +34,6 @@ ALICE_INPUT = policy_input(
     "127.0.0.1",
     datetime(2026, 11, 25, 19, 0, tzinfo=UTC),
 )
-
-
-def modgate(
-    *args: str,
-    policies: Path | None = None,
-    env: dict[str, str] | None = None,
-    cwd: Path = REPO,
-) -> subprocess.CompletedProcess[str]:
-    """Run the real `modgate` CLI with the project's OPA and, if given, other policies."""
-    full_env = {**os.environ, "MODGATE_POLICY_OPA_BINARY": str(find_opa()), **(env or {})}
-    if policies is not None:
-        full_env["MODGATE_POLICY_POLICIES_DIR"] = str(policies)
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def exists(path: str) -> bool:
@@ -124,13 +102,13 @@ def test_policy_check_command_fails_on_a_broken_policy(tmp_path: Path) -> None:
     broken = tmp_path / "policies"
     shutil.copytree(REPO / "policies", broken)
     (broken / "modgate" / "decision.rego").write_text("package modgate\n\nallow if {\n")
-    done = modgate("policy", "check", policies=broken)
+    done = run_modgate("policy", "check", policies=broken)
     assert done.returncode != 0
     assert "decision.rego" in done.stdout + done.stderr
 
 
 def test_policy_test_command_runs_the_bundled_rego_tests() -> None:
-    done = modgate("policy", "test")
+    done = run_modgate("policy", "test")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
 
@@ -152,7 +130,7 @@ def test_serve_refuses_to_start_on_policies_that_do_not_compile(tmp_path: Path) 
         "MODGATE_TLS_PLAIN_HTTP": "true",
         "MODGATE_AUDIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/audit.db",
     }
-    done = modgate("serve", policies=broken, env=env, cwd=tmp_path)
+    done = run_modgate("serve", policies=broken, env=env, cwd=tmp_path)
     assert done.returncode == 2
     assert "do not compile" in done.stderr and "decision.rego:4: rego_parse_error" in done.stderr
     assert not (tmp_path / "audit.db").exists()
@@ -165,12 +143,12 @@ def test_policy_check_lists_malformed_policy_data(tmp_path: Path) -> None:
     data = json.loads(data_file.read_text())
     data["private"]["pattern"] = data["private"].pop("patterns")
     data_file.write_text(json.dumps(data))
-    done = modgate("policy", "check", policies=policies)
+    done = run_modgate("policy", "check", policies=policies)
     assert done.returncode == 1
     assert "malformed policy data: private" in done.stderr
 
 
 def test_policy_check_passes_the_bundled_policies() -> None:
-    done = modgate("policy", "check")
+    done = run_modgate("policy", "check")
     assert done.returncode == 0, done.stderr
     assert "data well-formed" in done.stdout

@@ -105,6 +105,22 @@ def go_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def go_mod_download(
+    module: str, cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`go mod download -json MODULE@VERSION` as a developer runs it; never raises (tests
+    look at how it failed: its JSON ``Error`` is on stdout)."""
+    return subprocess.run(
+        ["go", "mod", "download", "-json", module],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def _run_go(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     proc = subprocess.run(
         ["go", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
