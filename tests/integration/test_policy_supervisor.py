@@ -17,7 +17,7 @@ import pytest
 from gateway.errors import ConfigError, PolicyError
 from gateway.goproxy.requests import ModuleRequest
 from gateway.identity.base import Identity
-from gateway.policy.input import policy_input
+from gateway.policy.input import PolicyInput
 from gateway.policy.opa import OpaPolicyEngine
 from gateway.policy.supervisor import SupervisedOpa
 from tests.conftest import REPO
@@ -27,7 +27,7 @@ from tests.support.opa import find_opa
 pytestmark = pytest.mark.opa
 
 # Built by the gateway's own input builder, so this is exactly the shape OPA gets.
-ALICE_INPUT = policy_input(
+ALICE_INPUT = PolicyInput(
     "sample",
     ModuleRequest("example.com/hello", "list"),
     Identity(subject="alice", groups=("developers",), method="token"),
