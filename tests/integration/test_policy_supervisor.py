@@ -111,6 +111,8 @@ def test_policy_test_command_runs_the_bundled_rego_tests() -> None:
     done = run_modgate("policy", "test")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
+    # with the golden inputs (tests/golden), as data.policy_input
+    assert "data.modgate_golden_test.test_golden_resolved_query_is" in done.stdout
 
 
 async def test_supervised_opa_is_stopped_and_its_directory_removed_when_the_gateway_stops() -> None:
