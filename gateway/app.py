@@ -24,7 +24,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from uuid import uuid4
 
 import aiohttp
@@ -71,7 +70,7 @@ from .operations import Check, Operations, Readiness, healthz, metrics_page, rea
 from .policy.engine import PolicyEngine
 from .policy.input import policy_input
 from .policy.opa import OpaPolicyEngine, remote_endpoint
-from .policy.supervisor import SupervisedOpa, find_opa
+from .policy.supervisor import supervised_opa
 from .responses import denial_lines, text_response
 from .settings import Settings
 from .trail import RequestTrail
@@ -357,11 +356,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
             if settings.policy.opa_url:
                 endpoint = remote_endpoint(settings.policy)
             else:  # our own OPA, on a private socket; it gets a new one when restarted
-                supervised = await stack.enter_async_context(
-                    SupervisedOpa(
-                        find_opa(settings.policy.opa_binary), Path(settings.policy.policies_dir)
-                    )
-                )
+                supervised = await stack.enter_async_context(supervised_opa(settings.policy))
                 endpoint = supervised.endpoint
             policy = await stack.enter_async_context(
                 OpaPolicyEngine(

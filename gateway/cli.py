@@ -30,6 +30,7 @@ from .identity.tokens import new_token
 from .policy.layout import CONFIG_DIR, stray_data_files
 from .policy.opa import remote_endpoint
 from .policy.supervisor import find_opa
+from .resources import policies_dir
 from .settings import Settings, for_serving, load_settings
 
 
@@ -85,7 +86,7 @@ def _check_bundled_policies(settings: Settings) -> None:
     compile and their data is well-formed: else one clear line, not a traceback. (Once
     running, a bad edit is refused by the policy itself: every request is denied.)"""
     binary = str(find_opa(settings.policy.opa_binary))
-    policies = settings.policy.policies_dir
+    policies = str(policies_dir(settings.policy.policies_dir))
     if not Path(policies).is_dir():
         raise ConfigError(
             f"config key policy.policies_dir: no such directory {policies!r} "
@@ -175,7 +176,8 @@ def _opa(args: argparse.Namespace, *opa_args: str) -> int:
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
     # opa test gives each test 5 s by default: too tight for the data tests on a busy machine
-    return _opa(args, "test", "-v", "--timeout", "60s", _settings(args).policy.policies_dir)
+    policies = str(policies_dir(_settings(args).policy.policies_dir))
+    return _opa(args, "test", "-v", "--timeout", "60s", policies)
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
@@ -188,7 +190,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     """
     settings = _settings(args)
     binary = str(find_opa(settings.policy.opa_binary))
-    policies = settings.policy.policies_dir
+    policies = str(policies_dir(settings.policy.policies_dir))
     status = subprocess.run(
         [binary, "check", "--strict", "--ignore", "*_test.rego", policies], check=False
     ).returncode
