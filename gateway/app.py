@@ -18,6 +18,7 @@ Only /healthz, /readyz and /metrics (``operations.py``) are not proxy requests.
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -117,16 +118,18 @@ class Gateway:
         """Stage 3: ask the policy about the trail's request (again, once resolved)."""
         if trail.target is None:
             raise GatewayError("decide before route")
-        trail.decision = await self.policy.decide(
-            policy_input(
-                trail.request_id,
-                trail.target,
-                trail.identity,
-                trail.client_address,
-                datetime.now(UTC),
-                resolved_version=trail.resolved_version,
-            )
+        document = policy_input(
+            trail.request_id,
+            trail.target,
+            trail.identity,
+            trail.client_address,
+            datetime.now(UTC),
+            resolved_version=trail.resolved_version,
         )
+        # Recorded before OPA is asked: a decision that fails was still asked this.
+        trail.decided_input = json.dumps(document, separators=(",", ":"))
+        trail.decided_shape = document["shape"]
+        trail.decision = await self.policy.decide(document)
 
     def upstreams_for(
         self, target: ModuleRequest | SumdbRequest, route: RouteName

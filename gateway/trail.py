@@ -6,7 +6,8 @@ endpoint never assembles audit rows by hand.
 
 A revision query or ``@latest`` is decided twice: once as asked (recorded before the
 upstream is contacted) and once more for the canonical version the upstream resolved it
-to (recorded as a Resolution over the same row before that version's answer is served).
+to (recorded as a Resolution, a second decision event of the same request, before that
+version's answer is served).
 """
 
 import time
@@ -30,6 +31,10 @@ class RequestTrail:
     target: ModuleRequest | SumdbRequest | None = None
     identity: Identity = ANONYMOUS
     decision: Decision | None = None
+    decided_input: str | None = None
+    """The JSON text of the input document sent to OPA for the current decision."""
+    decided_shape: int | None = None
+    """Its ``shape`` version."""
     resolved_version: str | None = None
     upstream: str | None = None
     recorded: bool = False
@@ -65,6 +70,8 @@ class RequestTrail:
             route=self.decision.route if self.decision else None,
             upstream=self.upstream,
             status=status,
+            policy_input=self.decided_input,
+            input_shape=self.decided_shape,
         )
 
     def _resolution(
@@ -87,6 +94,8 @@ class RequestTrail:
             upstream=self.upstream,
             error_code=error_code,
             status=status,
+            policy_input=self.decided_input,
+            input_shape=self.decided_shape,
         )
 
     @property
