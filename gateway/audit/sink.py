@@ -5,10 +5,11 @@ write is an INSERT into ``audit_events``: nothing here updates or deletes a row 
 trail is append-only, see ``models.py``). Two mechanisms:
 
 - ``AsyncpgSink`` for PostgreSQL, the production store: one dedicated asyncpg connection
-  (the writer is a single task, so one suffices) writing each group with one binary
-  ``COPY`` (``copy_rows``). It skips SQLAlchemy's per-statement work, which dominated the
-  gateway's CPU per request. ``executemany_rows`` (a prepared INSERT) is the alternative
-  ``bench/audit_bench.py`` measures it against; COPY won (``bench/README.md``).
+  (the writer is a single task, so one suffices) writing each group with one statement:
+  a binary ``COPY`` (``copy_rows``), or for a group of one or two rows the prepared INSERT
+  (``executemany_rows``), whichever ``bench/audit_bench.py`` measured faster for the
+  group's size (``bench/README.md``). It skips SQLAlchemy's per-statement work, which
+  dominated the gateway's CPU per request.
 - ``SqlAlchemySink`` for everything else (SQLite, the embedded default).
 
 Both raise on any failure, in one of two kinds the writer tells apart:
@@ -70,8 +71,8 @@ class SqlAlchemySink:
 
 
 InsertRows = Callable[[asyncpg.Connection, list[tuple[object, ...]]], Awaitable[None]]
-"""Puts rows (EVENT_COLUMNS order, JSON as text) into audit_events on a connection that
-is inside a transaction."""
+"""Puts rows (EVENT_COLUMNS order, JSON as text) into audit_events with one statement,
+all or none, and commits them."""
 
 
 async def copy_rows(conn: asyncpg.Connection, rows: list[tuple[object, ...]]) -> None:
@@ -90,6 +91,22 @@ async def executemany_rows(conn: asyncpg.Connection, rows: list[tuple[object, ..
     await conn.executemany(_INSERT_SQL, rows)
 
 
+COPY_FROM_ROWS = 3
+"""Below this many rows executemany is the faster (COPY costs one more round trip, for
+its CopyInResponse); from it, COPY (it sends the rows binary, in one message stream, and
+the server parses no statement per row). Measured in bench/audit_bench.py."""
+
+
+async def copy_or_executemany_rows(
+    conn: asyncpg.Connection, rows: list[tuple[object, ...]]
+) -> None:
+    """The faster of the two for the batch's size: the sink's default."""
+    if len(rows) < COPY_FROM_ROWS:
+        await executemany_rows(conn, rows)
+    else:
+        await copy_rows(conn, rows)
+
+
 # Data the store refuses, as opposed to a store that is down: SQLSTATE classes 22 (data
 # exception: bad characters, values too long) and 23 (integrity: a duplicate request id,
 # a CHECK), for COPY as for INSERT; UnicodeError when asyncpg cannot encode a text.
@@ -102,7 +119,9 @@ class AsyncpgSink:
     The session's ``statement_timeout`` and ``lock_timeout`` are ``timeout_s``: a locked
     table or a stalled server fails the batch in bounded time, server-side too."""
 
-    def __init__(self, database_url: str, timeout_s: float, insert: InsertRows = copy_rows) -> None:
+    def __init__(
+        self, database_url: str, timeout_s: float, insert: InsertRows = copy_or_executemany_rows
+    ) -> None:
         url = make_url(database_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._timeout_s = timeout_s
@@ -125,10 +144,12 @@ class AsyncpgSink:
         try:
             rows = [event_row(event, json_text=True) for event in events]
             conn = await self._connection()
-            async with conn.transaction():
-                await self._insert(conn, rows)
+            # One statement is one transaction: no BEGIN and COMMIT round trips (a COPY
+            # outside a transaction commits as a whole; executemany pipelines its rows
+            # up to one Sync, which PostgreSQL runs as one implicit transaction).
+            await self._insert(conn, rows)
         except _ROW_ERRORS as exc:
-            # The transaction is rolled back and the connection stays usable.
+            # The statement's transaction is rolled back; the connection stays usable.
             raise RowRejectedError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             await self.close()  # a broken (or cancelled) connection is never reused
