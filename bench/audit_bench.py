@@ -10,14 +10,17 @@ shares transactions between the requesters, as in the gateway.
 
     .venv/bin/python bench/audit_bench.py [--duration 5] [--rounds 3] [--concurrency 1 16 64]
 
+A second table times one statement of n rows alone, per mechanism: where COPY starts to
+beat executemany, which is where the sink switches (``COPY_FROM_ROWS``).
+
 Per mechanism and concurrency it prints requests/s (each one decision and one completion
 event), the p50 and p99 wait for the decision's commit, the CPU per request of this
 Python process and of the PostgreSQL server (from /proc, Linux: these hold up on a busy
 machine, the wall-clock columns do not), and the ratios to executemany, the baseline,
 measured in the same process. Rounds interleave the mechanisms; the table is emptied
-before every run so no run inherits a bigger index. The throwaway server runs with
-fsync=off: a commit here costs no disk flush, so the numbers are the CPU and round-trip
-cost of each mechanism, not of a disk.
+before every run so no run inherits a bigger index, and autovacuum is off on it. The
+throwaway server runs with fsync=off: a commit here costs no disk flush, so the numbers
+are the CPU and round-trip cost of each mechanism, not of a disk.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gateway.audit import migrate  # noqa: E402
-from gateway.audit.records import Completion, DecisionRecord  # noqa: E402
+from gateway.audit.records import AuditEvent, Completion, DecisionRecord  # noqa: E402
+from gateway.audit.rows import event_row  # noqa: E402
 from gateway.audit.sink import (  # noqa: E402
     AsyncpgSink,
     InsertRows,
@@ -148,6 +152,9 @@ async def empty_table(dsn: str) -> None:
     try:
         await conn.execute("TRUNCATE audit_events")  # benchmark's own throwaway database
         await conn.execute("VACUUM ANALYZE audit_events")
+        # An autovacuum worker counts as server CPU wherever it happens to start: it
+        # would charge one run at random with work both mechanisms cause alike.
+        await conn.execute("ALTER TABLE audit_events SET (autovacuum_enabled = false)")
     finally:
         await conn.close()
 
@@ -184,6 +191,35 @@ async def run_once(
         time.process_time() - cpu0,
         server_cpu_s(postgres) - server0,
     )
+
+
+async def batch_costs(postgres: ThrowawayPostgres, sizes: list[int], batches: int) -> None:
+    """The second table: one statement of n rows, timed alone on a connection, per
+    mechanism: where COPY starts to beat executemany (the sink's COPY_FROM_ROWS)."""
+    await empty_table(postgres.libpq_dsn())
+    conn = await asyncpg.connect(postgres.libpq_dsn())
+    seq = 0
+    print(f"\none statement of n rows, median µs over {batches} ({BASELINE} = 1.00)")
+    print(f"{'n':>3} {'executemany':>11} {'copy':>6} {'copy x':>6}")
+    try:
+        for n in sizes:
+            medians = {}
+            for name in ("executemany", "copy"):
+                took = []
+                for _ in range(batches):
+                    rows = []
+                    for _ in range(n):
+                        seq += 1
+                        event = AuditEvent("bench", seq, decision(uuid4().hex))
+                        rows.append(event_row(event, json_text=True))
+                    start = time.perf_counter()
+                    await MECHANISMS[name](conn, rows)
+                    took.append(time.perf_counter() - start)
+                medians[name] = statistics.median(took) * 1e6
+            em, cp = medians["executemany"], medians["copy"]
+            print(f"{n:>3} {em:>11.0f} {cp:>6.0f} {ratio(cp, em):>6}")
+    finally:
+        await conn.close()
 
 
 def ratio(value: float, base: float) -> str:
@@ -234,15 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--batches", type=int, default=300, help="per size, second table")
     args = parser.parse_args(argv)
     with ThrowawayPostgres() as postgres:
         migrate.upgrade(postgres.dsn())
         results = asyncio.run(bench(postgres, args.rounds, args.duration, args.concurrency))
-    print(
-        f"audit writer on PostgreSQL ({args.rounds} rounds of {args.duration:g} s; req/s the "
-        "median run, latency over all runs; x: against executemany)"
-    )
-    print_table(results, args.concurrency)
+        print(
+            f"audit writer on PostgreSQL ({args.rounds} rounds of {args.duration:g} s; req/s the "
+            "median run, latency over all runs; x: against executemany)"
+        )
+        print_table(results, args.concurrency)
+        asyncio.run(batch_costs(postgres, [1, 2, 3, 4, 8, 16, 64], args.batches))
     return 0
 
 
