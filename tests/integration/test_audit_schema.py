@@ -33,7 +33,7 @@ from tests.integration.test_audit_writer import postgres_or_reason
 from tests.support.postgres import ThrowawayPostgres
 
 REPO = Path(__file__).resolve().parents[2]
-DIALECTS = ["sqlite", "postgresql"]
+DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 async def fresh_postgres_database(postgres: ThrowawayPostgres, name: str) -> str:

@@ -85,13 +85,19 @@ def postgres_or_reason(request: pytest.FixtureRequest) -> ThrowawayPostgres:
         find_bindir()
     except RuntimeError as missing:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing} (CI=true: the PostgreSQL sinks must be tested)")
-        pytest.skip(f"PostgreSQL sinks not tested: {missing}")
+            pytest.fail(f"{missing} (CI=true: the PostgreSQL cases must run)")
+        pytest.skip(f"PostgreSQL cases not run: {missing}")
     postgres: ThrowawayPostgres = request.getfixturevalue("postgres")
     return postgres
 
 
-SINKS = ["sqlite-sqlalchemy", "postgresql-copy", "postgresql-executemany", "postgresql-sqlalchemy"]
+SINKS = [
+    "sqlite-sqlalchemy",
+    *(
+        pytest.param(kind, marks=pytest.mark.postgres)
+        for kind in ("postgresql-copy", "postgresql-executemany", "postgresql-sqlalchemy")
+    ),
+]
 
 
 @pytest.fixture
@@ -347,6 +353,7 @@ async def test_the_event_table_only_ever_receives_inserts(store: Store) -> None:
                 await conn.execute(text(statement))
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("insert", [copy_rows, executemany_rows], ids=["copy", "executemany"])
 async def test_a_row_the_store_cannot_encode_is_written_ascii_escaped(
     postgres_if_installed: ThrowawayPostgres, insert: object
