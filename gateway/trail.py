@@ -11,7 +11,8 @@ the request arrives:
 
 A revision query or ``@latest`` is decided twice: once as asked (recorded before the
 upstream is contacted) and once more for the canonical version the upstream resolved it
-to (recorded as a Resolution over the same row before that version's answer is served).
+to (recorded as a Resolution, a second decision event of the same request, before that
+version's answer is served).
 """
 
 import time
@@ -77,6 +78,8 @@ class RequestTrail:
             route=self.decision.route if self.decision else None,
             upstream=self.upstream,
             status=status,
+            policy_input=self.decided_input,
+            input_shape=self.decided_shape,
         )
 
     def _resolution(
@@ -99,6 +102,8 @@ class RequestTrail:
             upstream=self.upstream,
             error_code=error_code,
             status=status,
+            policy_input=self.decided_input,
+            input_shape=self.decided_shape,
         )
 
     @property

@@ -1,1 +1,1 @@
-"""The audit trail: one record per request, durable before a byte is served."""
+"""The audit trail: append-only events per request, the decision durable before a byte is served."""

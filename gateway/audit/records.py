@@ -1,4 +1,8 @@
-"""The parts of an audit record, as plain values (no SQL here)."""
+"""The parts of an audit record, as plain values (no SQL here).
+
+Each value becomes one append-only event in ``audit_events`` (``models.py``): a
+DecisionRecord the ``decision`` event, a Resolution the ``resolution`` event, a Completion
+the ``completion`` event. ``AuditEvent`` is one of them numbered by the writer."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +34,11 @@ class DecisionRecord:
     upstream: str | None
     status: int | None = None
     """Set at once for refusals, whose answer is known when the decision is recorded."""
+    policy_input: str | None = None
+    """The JSON text of the input document sent to OPA for this decision; None when the
+    policy was not asked (a refusal before the decision stage)."""
+    input_shape: int | None = None
+    """The ``shape`` version of ``policy_input``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,9 @@ class Resolution:
     upstream: str | None
     error_code: str | None = None
     status: int | None = None
+    policy_input: str | None = None
+    """The JSON text of the input document of the second decision (``resolved`` true)."""
+    input_shape: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +82,23 @@ class Completion:
 
 AuditItem = DecisionRecord | Resolution | Completion
 """Anything the audit writer takes."""
+
+EventKind = Literal["decision", "resolution", "completion"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """An item as the writer hands it to a sink: numbered ``seq`` in the order
+    ``writer_id`` writes its events (see ``writer.py``)."""
+
+    writer_id: str
+    seq: int
+    item: AuditItem
+
+    @property
+    def kind(self) -> EventKind:
+        if isinstance(self.item, DecisionRecord):
+            return "decision"
+        if isinstance(self.item, Resolution):
+            return "resolution"
+        return "completion"

@@ -15,16 +15,22 @@ with it. So every text an item carries is, before it reaches the writer's queue:
 
 ``ascii_only`` is the stricter form the writer falls back to when the store still refuses
 a row: every non-ASCII character escaped too.
+
+The policy input document is the one exception: it is stored exactly as sent to OPA
+(replaying it against another policy must give what the policy saw), never redacted or
+cut. Its ``ascii_only`` form is the same JSON value with non-ASCII characters as JSON
+``\\uNNNN`` escapes, so it still is the document that was sent.
 """
 
 import dataclasses
+import json
 import re
 from typing import TypeVar
 
 from sqlalchemy import String
 
 from ..redaction import SECRET_HINTS, redact_secrets
-from .models import audit_records
+from .models import audit_events
 from .records import AuditItem, Completion, DecisionRecord, Resolution
 
 MAX_LIST_ITEMS = 64
@@ -48,13 +54,14 @@ def _escape_char(match: re.Match[str]) -> str:
 
 
 def _column_limit(name: str) -> int | None:
-    if name not in audit_records.c:
+    if name not in audit_events.c:
         return None
-    column_type = audit_records.c[name].type
+    column_type = audit_events.c[name].type
     return column_type.length if isinstance(column_type, String) else None
 
 
-_LIMITS = {column.name: _column_limit(column.name) for column in audit_records.c}
+_LIMITS = {column.name: _column_limit(column.name) for column in audit_events.c}
+_VERBATIM = frozenset({"policy_input"})
 _FIELDS: dict[type, tuple[str, ...]] = {
     kind: tuple(field.name for field in dataclasses.fields(kind))
     for kind in (DecisionRecord, Resolution, Completion)
@@ -83,6 +90,10 @@ def storable(item: _Item, *, ascii_only: bool = False) -> _Item:
     changes: dict[str, object] = {}
     for name in _FIELDS[type(item)]:
         value = getattr(item, name)
+        if name in _VERBATIM:
+            if ascii_only and isinstance(value, str):
+                changes[name] = json.dumps(json.loads(value), separators=(",", ":"))
+            continue
         if isinstance(value, str):
             safe: object = safe_text(value, _LIMITS.get(name), ascii_only=ascii_only)
         elif isinstance(value, tuple):

@@ -1,7 +1,6 @@
 """SQL for API tokens: the TokenStore the identity stage reads, and the CLI's writes."""
 
 import asyncio
-import json
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -17,7 +16,7 @@ def _stored(row: object) -> StoredToken:
     return StoredToken(
         token_id=m["token_id"],
         subject=m["subject"],
-        groups=tuple(json.loads(m["groups"])),
+        groups=tuple(m["groups"]),  # a JSON array, decoded by the column type
         salt=m["salt"],
         digest=m["digest"],
         revoked=bool(m["revoked"]),
@@ -55,7 +54,7 @@ class SqlTokenStore:
                 api_tokens.insert().values(
                     token_id=token.token_id,
                     subject=token.subject,
-                    groups=json.dumps(list(token.groups)),
+                    groups=list(token.groups),
                     salt=token.salt,
                     digest=token.digest,
                     created_at=datetime.now(UTC),

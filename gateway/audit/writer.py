@@ -1,9 +1,16 @@
 """AuditWriter: group commit of decision records, resolutions and completions.
 
 Each ``record`` call waits until its row is committed, but concurrent calls share one
-transaction: a single task drains the queue, writes every waiting row with one
-executemany, commits once and wakes all the callers. Under load that turns N commits into
+transaction: a single task drains the queue, writes every waiting row with one COPY (or
+INSERT), commits once and wakes all the callers. Under load that turns N commits into
 one; alone, a request pays one commit, as before.
+
+Every item becomes one appended event (``records.AuditEvent``), numbered by the writer:
+``writer_id`` is random per writer run, ``seq`` counts that run's events from 1 in the
+order they are written. A batch the store refused for certain (``RowRejectedError``: its
+transaction rolled back) gives its numbers back, so the events a writer committed are
+numbered without gaps except where a write's outcome is unknown (a timeout, a lost
+connection): such numbers are never reused, as that write may have committed.
 
 Three promises hold whatever callers send or the store does:
 
@@ -22,11 +29,12 @@ Three promises hold whatever callers send or the store does:
 import asyncio
 import contextlib
 import logging
+import secrets
 from dataclasses import dataclass
 
 from ..errors import AuditError
 from ..observability import Metrics
-from .records import AuditItem, Completion, DecisionRecord, Resolution
+from .records import AuditEvent, AuditItem, Completion, DecisionRecord, Resolution
 from .sink import AuditSink, RowRejectedError
 from .storable import storable
 
@@ -61,6 +69,13 @@ class AuditWriter:
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._pending_completions: set[asyncio.Task[None]] = set()
+        self._writer_id = ""
+        self._next_seq = 1
+
+    @property
+    def writer_id(self) -> str:
+        """This run's id in ``audit_events.writer_id`` (empty before the writer starts)."""
+        return self._writer_id
 
     @property
     def queued(self) -> int:
@@ -68,6 +83,7 @@ class AuditWriter:
         return self._queue.qsize()
 
     async def __aenter__(self) -> "AuditWriter":
+        self._writer_id, self._next_seq = secrets.token_hex(16), 1
         self._task = asyncio.create_task(self._run(), name="audit-writer")
         return self
 
@@ -93,7 +109,7 @@ class AuditWriter:
         await self._submit(record)
 
     async def resolve(self, resolution: Resolution) -> None:
-        """Return once ``resolution`` is committed over its request's record; raise AuditError."""
+        """Return once ``resolution`` is committed as its own event; raise AuditError."""
         await self._submit(resolution)
 
     def complete_later(self, completion: Completion) -> None:
@@ -133,11 +149,15 @@ class AuditWriter:
 
     async def _write_items(self, items: list[AuditItem]) -> None:
         """One transaction, cut off after ``timeout_s``; raises what the sink raised."""
-        decisions = [i for i in items if isinstance(i, DecisionRecord)]
-        resolutions = [i for i in items if isinstance(i, Resolution)]
-        completions = [i for i in items if isinstance(i, Completion)]
-        async with asyncio.timeout(self._timeout_s):
-            await self._sink.write(decisions, resolutions, completions)
+        first = self._next_seq
+        events = [AuditEvent(self._writer_id, first + i, item) for i, item in enumerate(items)]
+        self._next_seq = first + len(events)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._sink.write(events)
+        except RowRejectedError:
+            self._next_seq = first  # rolled back for certain: the numbers are free again
+            raise
 
     async def _write(self, batch: list[_Queued]) -> None:
         try:

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import ssl
 import stat
@@ -18,13 +20,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
 from gateway.certs import DevPki, init_dev_pki
 from tests.conftest import REPO, Tokens, modgate_cli
 from tests.hardening.conftest import ServeOwn
-from tests.support.audit import audit_rows
+from tests.support.audit import audit_rows, completed_row
 from tests.support.gateway import GatewayProcess
 from tests.support.locks import table_locks
 from tests.support.opa import OpaServer
@@ -159,7 +162,7 @@ def test_a_locked_audit_table_refuses_requests_in_bounded_time(
         assert client.get(HELLO_INFO, headers=alice).status_code == 200
         # given someone holds an exclusive lock on the audit table for longer than the
         # gateway's audit.timeout_s (1 s here)
-        with table_locks(postgres.libpq_dsn(), "audit_records"):
+        with table_locks(postgres.libpq_dsn(), "audit_events"):
             answers = [
                 timed_get(client, HELLO_INFO, alice),  # would be allowed
                 timed_get(client, HELLO_INFO, {}),  # anonymous: 401
@@ -258,3 +261,61 @@ def test_dev_pki_private_keys_are_never_written_readable_by_others(tmp_path: Pat
     assert chmods == []
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert REPO.is_dir()
+
+
+# --- the append-only trail (issue 9) ------------------------------------------------------
+
+
+def events_of(postgres: ThrowawayPostgres, request_id: str) -> list[dict[str, object]]:
+    async def fetch() -> list[dict[str, object]]:
+        conn = await asyncpg.connect(postgres.libpq_dsn())
+        try:
+            rows = await conn.fetch(
+                "SELECT * FROM audit_events WHERE request_id = $1 ORDER BY seq", request_id
+            )
+        finally:
+            await conn.close()
+        return [dict(row) for row in rows]
+
+    return asyncio.run(fetch())
+
+
+def test_a_revision_query_leaves_two_decisions_each_with_the_input_opa_got(
+    client: httpx.Client, tokens: Tokens, postgres: ThrowawayPostgres
+) -> None:
+    # given a revision query the upstream resolves (master is v1.1.0)
+    response = client.get("/example.com/hello/@v/master.info", headers=bearer(tokens.alice))
+    assert response.status_code == 200
+    request_id = response.headers["X-Request-Id"]
+    completed_row(postgres.libpq_dsn(), request_id)
+    # then the trail holds the decision as asked, the resolution and the completion, in
+    # the order one writer wrote them
+    decision, resolution, completion = events_of(postgres, request_id)
+    assert [decision["event"], resolution["event"], completion["event"]] == [
+        "decision",
+        "resolution",
+        "completion",
+    ]
+    assert decision["writer_id"] == resolution["writer_id"] == completion["writer_id"]
+    assert int(str(decision["seq"])) < int(str(resolution["seq"])) < int(str(completion["seq"]))
+    # and each decision stores the input document OPA decided on, with its shape
+    asked = json.loads(str(decision["policy_input"]))
+    resolved = json.loads(str(resolution["policy_input"]))
+    assert decision["input_shape"] == resolution["input_shape"] == asked["shape"] == 1
+    assert asked["request"]["id"] == request_id and asked["identity"]["subject"] == "alice"
+    assert (asked["request"]["version"], asked["request"]["resolved"]) == ("master", False)
+    assert (resolved["request"]["version"], resolved["request"]["resolved"]) == ("v1.1.0", True)
+    assert decision["policy_revision"] is not None
+    # and the view shows the one row auditors know
+    row = completed_row(postgres.libpq_dsn(), request_id)
+    assert (row["version"], row["requested_version"], row["status"]) == ("v1.1.0", "master", 200)
+
+
+def test_a_refusal_before_the_policy_is_asked_stores_no_input(
+    client: httpx.Client, postgres: ThrowawayPostgres
+) -> None:
+    response = client.get("/not-a-module/@v/list")
+    assert response.status_code == 400
+    decision, completion = events_of(postgres, response.headers["X-Request-Id"])
+    assert (decision["event"], completion["event"]) == ("decision", "completion")
+    assert decision["policy_input"] is None and decision["input_shape"] is None

@@ -1,4 +1,5 @@
-"""Read the audit trail straight from PostgreSQL, as an auditor's SQL would."""
+"""Read the audit trail straight from PostgreSQL, as an auditor's SQL would: from the
+``audit_records`` view (one row per request over the append-only ``audit_events``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import asyncpg
 
 
 def audit_rows(libpq_dsn: str, where: str = "TRUE", *args: Any) -> list[dict[str, Any]]:
-    """Rows of audit_records matching ``where`` (with $1.. ``args``), oldest first."""
+    """Rows of the audit_records view matching ``where`` (with $1.. ``args``), oldest
+    first; ``groups`` and ``reasons`` decoded (asyncpg hands JSONB over as its text)."""
 
     async def fetch() -> list[dict[str, Any]]:
         conn = await asyncpg.connect(libpq_dsn)

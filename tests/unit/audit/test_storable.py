@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -57,3 +59,19 @@ def test_an_item_that_is_already_safe_is_returned_as_it_is() -> None:
     assert storable(given) is given
     completion = Completion("r" * 32, 200, 1, "0" * 64, 1.0, datetime.now(UTC))
     assert storable(completion) is completion
+
+
+def test_the_policy_input_is_kept_exactly_as_sent() -> None:
+    # given an input document whose texts would be escaped or redacted anywhere else
+    sent = '{"shape":1,"identity":{"subject":"zoë mgt_1_2"},"request":{"module":"m\\u0001"}}'
+    given = dataclasses.replace(record("/x\x00"), policy_input=sent, input_shape=1)
+    # then the path is made safe, the input is not: a replay must see what OPA saw
+    stored = storable(given)
+    assert stored.path == "/x\\x00" and stored.policy_input == sent
+
+
+def test_the_ascii_only_policy_input_is_the_same_document_in_ascii() -> None:
+    sent = json.dumps({"shape": 1, "identity": {"subject": "zoë"}}, ensure_ascii=False)
+    stored = storable(dataclasses.replace(record("/x"), policy_input=sent), ascii_only=True)
+    assert stored.policy_input is not None and stored.policy_input.isascii()
+    assert json.loads(stored.policy_input) == json.loads(sent)
