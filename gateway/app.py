@@ -66,7 +66,8 @@ from .identity.base import Identifier
 from .identity.identify import identify
 from .identity.ratelimit import FailedAuthLimiter
 from .identity.tokens import TokenIdentifier
-from .observability import Metrics
+from .logs import bind_request_id
+from .observability import Metrics, TimedPolicy
 from .operations import Check, Operations, Readiness, healthz, metrics_page, readyz
 from .policy.engine import PolicyEngine
 from .policy.input import policy_input
@@ -277,6 +278,8 @@ async def proxy_endpoint(request: Request) -> Response:
     # Decoded once from the bytes sent; bytes that are not UTF-8 are kept for the route stage
     # to refuse and the audit record to show (escaped, audit/storable.py).
     trail = RequestTrail(uuid4().hex, decode_request_path(request.scope), client)
+    trail.metrics = gw.metrics
+    bind_request_id(trail.request_id)
     try:
         return await _serve(gw, request, trail)
     except GatewayError as exc:
@@ -388,7 +391,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                 settings=settings,
                 identifiers=(tokens,),
                 auth_failures=FailedAuthLimiter(identity.failed_auth_per_minute),
-                policy=policy,
+                policy=TimedPolicy(policy, metrics),
                 audit=writer,
                 forwarder=Forwarder(
                     session,
@@ -396,6 +399,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     settings.upstream.read_timeout_s,
                     total_timeout_s=settings.upstream.total_timeout_s,
                     zip_timeout_s=settings.upstream.zip_timeout_s,
+                    metrics=metrics,
                 ),
                 engine=engine,
                 sumdb_names=frozenset(settings.sumdb.databases),

@@ -17,7 +17,9 @@ from .audit.records import Completion, DecisionOutcome, DecisionRecord, Resoluti
 from .audit.writer import AuditWriter
 from .goproxy.requests import ModuleRequest, SumdbRequest
 from .identity.base import ANONYMOUS, Identity
+from .observability import Metrics
 from .policy.decision import Decision
+from .reporting import report_request
 
 
 @dataclass
@@ -35,6 +37,7 @@ class RequestTrail:
     recorded: bool = False
     """The first decision is in the audit trail (or was attempted)."""
     resolution_recorded: bool = False
+    metrics: Metrics | None = None
 
     def _record(
         self,
@@ -126,13 +129,22 @@ class RequestTrail:
         error_code: str | None = None,
         reasons: tuple[str, ...] | None = None,
     ) -> None:
+        duration_s = time.perf_counter() - self.started
+        report_request(
+            self,
+            self.metrics,
+            status=status,
+            size=size,
+            duration_s=duration_s,
+            error_code=error_code,
+        )
         writer.complete_later(
             Completion(
                 request_id=self.request_id,
                 status=status,
                 bytes=size,
                 sha256=sha256_hex,
-                duration_ms=(time.perf_counter() - self.started) * 1000,
+                duration_ms=duration_s * 1000,
                 completed_at=datetime.now(UTC),
                 upstream=self.upstream,
                 error_code=error_code,

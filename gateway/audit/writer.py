@@ -119,6 +119,7 @@ class AuditWriter:
             live = []
             for queued in batch:
                 if queued.deadline <= now:  # its caller must not wait longer: never written
+                    self._metrics.audit_write_failures.inc(reason="late")
                     _settle(queued, AuditError(self._late_reason()))
                 else:
                     live.append(queued)
@@ -136,8 +137,9 @@ class AuditWriter:
         decisions = [i for i in items if isinstance(i, DecisionRecord)]
         resolutions = [i for i in items if isinstance(i, Resolution)]
         completions = [i for i in items if isinstance(i, Completion)]
-        async with asyncio.timeout(self._timeout_s):
-            await self._sink.write(decisions, resolutions, completions)
+        with self._metrics.timed_commit(len(items)):
+            async with asyncio.timeout(self._timeout_s):
+                await self._sink.write(decisions, resolutions, completions)
 
     async def _write(self, batch: list[_Queued]) -> None:
         try:
@@ -152,10 +154,14 @@ class AuditWriter:
             _settle(queued, None)
 
     def _fail(self, batch: list[_Queued], exc: BaseException) -> None:
-        if isinstance(exc, TimeoutError):
+        timed_out = isinstance(exc, TimeoutError)
+        if timed_out:
             reason = self._late_reason()
         else:
             reason = "audit store unavailable: request refused (fail closed)"
+        self._metrics.audit_write_failures.inc(
+            len(batch), reason="timeout" if timed_out else "unavailable"
+        )
         log.error("audit write of %d rows failed: %s", len(batch), type(exc).__name__)
         for queued in batch:
             _settle(queued, AuditError(reason))

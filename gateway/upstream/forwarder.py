@@ -31,6 +31,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import UpstreamError, UpstreamTimeoutError
+from ..observability import Metrics
 from ..settings import DEFAULT_TOTAL_TIMEOUT_S, DEFAULT_ZIP_TIMEOUT_S
 
 MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # go.mod files may be up to 16 MiB (x/mod/zip)
@@ -113,8 +114,10 @@ class Forwarder:
         *,
         total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
         zip_timeout_s: float = DEFAULT_ZIP_TIMEOUT_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
+        self._metrics = Metrics() if metrics is None else metrics
         self._buffered_timeout = aiohttp.ClientTimeout(
             total=total_timeout_s, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
@@ -137,21 +140,26 @@ class Forwarder:
         for base in bases:
             url = upstream_url(base, path)
             shown = redact(base)
+            self._metrics.upstream_requests.inc(upstream=shown)
             try:
                 response = await self._session.get(url, timeout=timeout, allow_redirects=False)
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 timeouts += 1
                 failures.append(f"{shown}: timeout")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="timeout")
                 continue
             except (aiohttp.ClientError, OSError) as exc:
                 failures.append(f"{shown}: {type(exc).__name__}")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="connection")
                 continue
             if response.status >= 500:
                 failures.append(f"{shown}: HTTP {response.status}")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="http_5xx")
                 response.release()
                 continue
             if 300 <= response.status < 400:  # never shown: Location may name any host
                 failures.append(f"{shown}: HTTP {response.status} (redirects are not followed)")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="redirect")
                 response.release()
                 continue
             try:
@@ -159,8 +167,10 @@ class Forwarder:
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 timeouts += 1
                 failures.append(f"{shown}: timeout reading body")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="body_timeout")
             except (aiohttp.ClientError, OSError) as exc:
                 failures.append(f"{shown}: {type(exc).__name__} reading body")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="body_error")
         summary = "; ".join(failures)
         if timeouts == len(failures):
             raise UpstreamTimeoutError(f"upstream timed out ({summary})")
@@ -193,6 +203,7 @@ class Forwarder:
             if response.status != 200:
                 body = body[:limit]
             else:
+                self._metrics.upstream_failures.inc(upstream=shown, reason="too_large")
                 raise UpstreamError(f"upstream {shown} sent a body over {limit} bytes")
         return UpstreamReply(shown, response.status, headers, body)
 
