@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 LEVELS |= {"error": logging.ERROR}
@@ -137,16 +137,21 @@ def _utc_iso(created: float) -> str:
     return f"{seconds}.{int(created % 1 * 1000):03d}Z"
 
 
+def handler(log_format: str, stream: TextIO) -> logging.Handler:
+    """A handler writing ``log_format`` lines to ``stream``, the request id added."""
+    made = logging.StreamHandler(stream)
+    made.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    made.addFilter(_RequestIdFilter())
+    return made
+
+
 def configure(log_format: str = "text", level: str = "info") -> None:
     """Send every logger's lines to stderr in ``log_format``, from ``level`` up; replaces
     whatever handlers the root logger had (one process, one configuration)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    root.addHandler(handler(log_format, sys.stderr))
     root.setLevel(LEVELS[level])
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, LEVELS[level]))

@@ -20,11 +20,21 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.exposition import generate_latest
 
 from .policy.decision import Decision
 from .policy.engine import PolicyEngine
+
+# No ``*_created`` series beside each counter and histogram: they double the page, and
+# Prometheus sees restarts from the counters themselves. (A process-wide switch.)
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The classic text format, which every Prometheus reads; ``generate_latest`` writes it
@@ -115,11 +125,15 @@ class Metrics:
             buckets=STAGE_BUCKETS_S,
             registry=self.registry,
         )
-        self._policy = Info(
-            "modgate_policy",
+        # An info metric (a gauge at 1, named *_info): no sample at all until the first
+        # decision names a revision, then one series, replaced when the revision changes.
+        self._policy = Gauge(
+            "modgate_policy_info",
             "The policy revision in force: the revision named by the latest decision.",
+            ("revision",),
             registry=self.registry,
         )
+        self._revision: str | None = None
         self.audit_commit_seconds = Histogram(
             "modgate_audit_commit_duration_seconds",
             "Time one audit group commit took, by result (ok, error).",
@@ -193,8 +207,16 @@ class Metrics:
             result = "error"
         else:
             result = "allow" if decision.allowed else "deny"
-            self._policy.info({"revision": decision.revision})
+            self._set_revision(decision.revision)
         self.policy_seconds.labels(result=result).observe(duration_s)
+
+    def _set_revision(self, revision: str) -> None:
+        if revision == self._revision:  # the usual case: nothing to change
+            return
+        if self._revision is not None:
+            self._policy.remove(self._revision)
+        self._policy.labels(revision=revision).set(1)
+        self._revision = revision
 
     def observe_commit(self, rows: int, duration_s: float, *, ok: bool) -> None:
         """One audit group commit of ``rows`` rows."""

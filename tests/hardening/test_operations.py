@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Tokens
 from tests.hardening.conftest import ServeOwn
@@ -57,30 +58,112 @@ def test_readyz_details_are_for_operators_only(
     assert operator.status_code == anonymous.status_code == 200
 
 
-def test_metrics_are_for_operators_only(client: httpx.Client, tokens: Tokens) -> None:
-    client.get("/example.com/hello/@v/list", headers=bearer(tokens.alice))
-    before = counter(client.get("/metrics", headers=bearer(tokens.operator)).text)
-    client.get("/example.com/hello/@v/list", headers=bearer(tokens.alice))  # allowed
-    client.get("/example.com/hello/@v/list")  # anonymous: refused
+def test_metrics_on_the_main_port_are_for_operators_only(
+    gateway: GatewayProcess, client: httpx.Client, tokens: Tokens
+) -> None:
+    client.get(HELLO_LIST, headers=bearer(tokens.alice))
+    before = samples(client.get("/metrics", headers=bearer(tokens.operator)).text)
+    client.get(HELLO_LIST, headers=bearer(tokens.alice))  # allowed
+    client.get(HELLO_LIST)  # anonymous: refused
     anonymous = client.get("/metrics")
     developer = client.get("/metrics", headers=bearer(tokens.alice))
     operator = client.get("/metrics", headers=bearer(tokens.operator))
     assert (anonymous.status_code, developer.status_code) == (401, 403)
+    assert "modgate_" not in anonymous.text + developer.text
     assert operator.status_code == 200
     assert operator.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert 'modgate_requests_total{outcome="allow",code=""}' in operator.text
     assert "# TYPE modgate_audit_rows_isolated_total counter" in operator.text
-    after = counter(operator.text)
-    allowed, refused = 'outcome="allow",code=""', 'outcome="deny",code="authentication_required"'
-    assert after[allowed] - before[allowed] == 1  # each answer counted once, as what it was
-    assert after[refused] - before.get(refused, 0) == 1
+    after = samples(operator.text)
+    allowed = (
+        "modgate_requests_total",
+        (("decision", "allow"), ("kind", "list"), ("status", "200")),
+    )
+    anonymous_refused = (
+        "modgate_requests_total",
+        (("decision", "deny"), ("kind", "list"), ("status", "401")),
+    )
+    refused = ("modgate_refusals_total", (("code", "authentication_required"),))
+    for key in (allowed, anonymous_refused, refused):  # each answer counted once, as it was
+        assert after[key] - before.get(key, 0) == 1, key
 
 
-def counter(page: str) -> dict[str, float]:
-    """modgate_requests_total's samples by their label text."""
-    prefix = "modgate_requests_total{"
+def test_the_metrics_listener_serves_the_same_page_without_credentials(
+    gateway: GatewayProcess, client: httpx.Client, tokens: Tokens
+) -> None:
+    # given the metrics listener on loopback (a port of its own, plain http)
+    client.get(HELLO_LIST, headers=bearer(tokens.alice))
+    # when anyone who can reach it asks, with no token
+    page = httpx.get(gateway.metrics_url, timeout=10)
+    main = client.get("/metrics", headers=bearer(tokens.operator))
+    # then it gets the gateway's own counters: the same families as on the main port
+    assert page.status_code == 200
+    assert families(page.text) == families(main.text)
+    assert samples(page.text)[REVISION] == 1.0
+    # and the main port still does not show them to anonymous callers
+    assert client.get("/metrics").status_code == 401
+
+
+def test_the_metrics_listener_can_be_switched_off(
+    serve_own: ServeOwn, tls_context: ssl.SSLContext, tokens: Tokens
+) -> None:
+    with serve_own(MODGATE_METRICS_LISTEN="") as process:
+        listen = process.metrics_listen
+        with httpx.Client(base_url=process.url, verify=tls_context, timeout=20) as client:
+            operator = client.get("/metrics", headers=bearer(tokens.operator))
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://{listen}/metrics", timeout=5)
+    assert operator.status_code == 200
+
+
+def test_label_values_stay_bounded_whatever_the_modules_and_subjects(
+    gateway: GatewayProcess, client: httpx.Client, tokens: Tokens
+) -> None:
+    """No module path, subject or request id becomes a label: the number of series does
+    not grow with the number of distinct modules asked for, nor of callers."""
+
+    def ask(count: int, prefix: str) -> list[str]:
+        ids = []
+        for i in range(count):
+            token = (tokens.alice, tokens.bob)[i % 2]
+            for path in (f"/example.com/{prefix}{i}/@v/list", f"/example.com/{prefix}{i}/@latest"):
+                ids.append(client.get(path, headers=bearer(token)).headers["X-Request-Id"])
+            ids.append(
+                client.get(f"/example.com/{prefix}{i}/@v/v1.0.{i}.mod").headers["X-Request-Id"]
+            )
+        return ids
+
+    ask(3, "warmup")  # every kind, decision and status these requests produce, once
+    before = samples(httpx.get(gateway.metrics_url, timeout=10).text)
+    ids = ask(25, "distinct")
+    page = httpx.get(gateway.metrics_url, timeout=10).text
+    after = samples(page)
+    assert set(after) == set(before), set(after) ^ set(before)  # the same series, counts grew
+    assert (
+        after[
+            ("modgate_requests_total", (("decision", "allow"), ("kind", "list"), ("status", "404")))
+        ]
+        > before[
+            ("modgate_requests_total", (("decision", "allow"), ("kind", "list"), ("status", "404")))
+        ]
+    )
+    for never in ("example.com", "distinct", "warmup", "alice", "bob", *ids):
+        assert never not in page, never
+
+
+HELLO_LIST = "/example.com/hello/@v/list"
+REVISION = ("modgate_policy_info", (("revision", "2026-11-25.1"),))
+Sample = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def samples(page: str) -> dict[Sample, float]:
+    """Every sample of a /metrics page, by name and sorted labels (read by prometheus-client's
+    own parser of the text format)."""
     return {
-        line[len(prefix) : line.index("}")]: float(line.rsplit(" ", 1)[1])
-        for line in page.splitlines()
-        if line.startswith(prefix)
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
     }
+
+
+def families(page: str) -> set[str]:
+    return {family.name for family in text_string_to_metric_families(page)}
