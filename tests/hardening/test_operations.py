@@ -3,8 +3,10 @@ and probing /readyz often costs the upstreams nothing."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Tokens
 from tests.hardening.conftest import ServeOwn
+from tests.support.cli import run_modgate
 from tests.support.gateway import GatewayProcess
+from tests.support.ports import free_port
 from tests.support.upstream import UpstreamServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
@@ -167,3 +171,27 @@ def samples(page: str) -> dict[Sample, float]:
 
 def families(page: str) -> set[str]:
     return {family.name for family in text_string_to_metric_families(page)}
+
+
+def test_a_metrics_port_that_cannot_be_bound_stops_the_start(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        done = run_modgate(
+            "serve",
+            cwd=tmp_path,
+            env={
+                "MODGATE_TLS_PLAIN_HTTP": "true",
+                "MODGATE_SERVER_PORT": str(free_port()),
+                "MODGATE_POLICY_OPA_URL": "http://127.0.0.1:9",
+                "MODGATE_UPSTREAM_PUBLIC": "http://127.0.0.1:9",
+                "MODGATE_AUDIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/audit.db",
+                "MODGATE_METRICS_LISTEN": listen,
+            },
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        f"modgate: config key metrics.listen: cannot listen on {listen}: "
+        "[Errno 98] Address already in use"
+    )
