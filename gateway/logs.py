@@ -15,6 +15,7 @@ end of a text line.
 
 import json
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -92,13 +93,15 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
     return fields
 
 
+_BARE = re.compile(r'[!#-<>-~]+')
+"""Printable ASCII but space, ``"`` and ``=``: written as it is in a text line."""
+
+
 def _text_value(value: object) -> str:
-    """A value for ``key=value``: bare when it has no space, quote or control character
-    (a module path, a status), JSON-quoted otherwise, so one line stays one line."""
+    """A value for ``key=value``: bare when it is printable ASCII without a space, quote or
+    ``=`` (a module path, a status), JSON-quoted otherwise, so one line stays one line."""
     text = "-" if value is None else str(value)
-    if text and all(c.isprintable() and c not in ' "=' for c in text):
-        return text
-    return json.dumps(text)
+    return text if _BARE.fullmatch(text) else json.dumps(text)
 
 
 class TextFormatter(logging.Formatter):

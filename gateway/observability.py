@@ -63,14 +63,20 @@ class LabelledCounter:
         self._counter = counter
         self._registry = registry
         self._labels: tuple[str, ...] = tuple(counter._labelnames)
+        self._children: dict[tuple[str, ...], Counter] = {}
+        """Each label set's child, found once (``labels()`` takes a lock per call)."""
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if set(labels) != set(self._labels):
+        if labels.keys() != set(self._labels):
             raise ValueError(f"{self._counter._name} takes labels {self._labels}, not {labels}")
-        if self._labels:
-            self._counter.labels(**labels).inc(amount)
-        else:
+        if not self._labels:
             self._counter.inc(amount)
+            return
+        key = tuple(labels[name] for name in self._labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._counter.labels(*key)
+        child.inc(amount)
 
     def value(self, **labels: str) -> float:
         """The current count for ``labels`` (0 when never incremented)."""
@@ -104,6 +110,7 @@ class Metrics:
             ("kind", "decision", "status"),
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self._request_seconds = Histogram(
             "modgate_request_duration_seconds",
             "Time from a proxy request's arrival to the end of its answer, by kind.",
@@ -198,8 +205,13 @@ class Metrics:
 
     def observe_request(self, *, kind: str, decision: str, status: int, duration_s: float) -> None:
         """One completed proxy request: counted, and its duration observed."""
-        self._requests.labels(kind=kind, decision=decision, status=status_label(status)).inc()
-        self._request_seconds.labels(kind=kind).observe(duration_s)
+        key = (kind, decision, status_label(status))
+        children = self._request_children.get(key)
+        if children is None:  # found once per label set: labels() takes a lock per call
+            children = (self._requests.labels(*key), self._request_seconds.labels(kind))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(duration_s)
 
     def observe_decision(self, decision: Decision | None, duration_s: float) -> None:
         """One policy decision (None: it failed); its revision becomes the one in force."""
