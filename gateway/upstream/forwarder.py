@@ -69,7 +69,9 @@ class UpstreamReply:
         headers: dict[str, str],
         body: bytes | None,
         response: aiohttp.ClientResponse | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self.upstream = upstream
         self.status = status
         self.headers = headers
@@ -94,9 +96,15 @@ class UpstreamReply:
             async for chunk in self._response.content.iter_chunked(STREAM_CHUNK_BYTES):
                 yield chunk
         except TimeoutError as exc:  # a sock_read or total deadline mid-body
+            self._failed("body_timeout")
             raise UpstreamTimeoutError(f"upstream {self.upstream} timed out mid-body") from exc
         except (aiohttp.ClientError, OSError) as exc:
+            self._failed("body_error")
             raise UpstreamError(f"upstream {self.upstream} broke off the body") from exc
+
+    def _failed(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.upstream_failures.inc(upstream=self.upstream, reason=reason)
 
     def close(self) -> None:
         if self._response is not None:
@@ -193,7 +201,7 @@ class Forwarder:
     ) -> UpstreamReply:
         headers = {h: response.headers[h] for h in PASSED_HEADERS if h in response.headers}
         if stream and response.status == 200:
-            return UpstreamReply(shown, 200, headers, None, response)
+            return UpstreamReply(shown, 200, headers, None, response, self._metrics)
         limit = MAX_BUFFERED_BYTES if response.status == 200 else MAX_ERROR_BODY_BYTES
         try:
             body = await _read_capped(response, limit)

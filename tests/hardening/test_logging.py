@@ -39,7 +39,13 @@ def test_cli_chores_print_no_library_chatter(tmp_path: Path) -> None:
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    lines = []
+    for line in path.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise AssertionError(f"not a JSON line: {line!r}") from None
+    return lines
 
 
 def wait_for_line(path: Path, wanted: str, timeout_s: float = 15.0) -> None:
@@ -62,12 +68,14 @@ def test_json_logs_a_line_per_request_and_its_id_on_every_line_of_it(
             with table_locks(postgres.libpq_dsn(), "audit_records"):
                 refused = client.get(HELLO_ZIP, headers=bearer(tokens.alice))
                 # (its completion is lost too, a second or two later)
-                wait_for_line(process.log_path, "audit completion for")
+                lost = f"audit completion for {refused.headers['X-Request-Id']} lost"
+                wait_for_line(process.log_path, lost)
         served_id, refused_id = served.headers["X-Request-Id"], refused.headers["X-Request-Id"]
         assert (served.status_code, refused.status_code) == (200, 503)
         wait_for_line(process.log_path, served_id)
-        # then every line of the log is a JSON object, the server's own lines included
-        lines = log_lines(process.log_path)
+    # then every line of the log is a JSON object, the server's own lines included (read
+    # once modgate has stopped: a line being written is not yet a whole line)
+    lines = log_lines(process.log_path)
     assert any(line["logger"] == "uvicorn.error" for line in lines)
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     requests = {line["request_id"]: line for line in lines if line["logger"] == "gateway.requests"}

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Tokens
 from tests.hardening.conftest import ServeOwn
 from tests.support.cli import run_modgate
 from tests.support.gateway import GatewayProcess
+from tests.support.locks import table_locks
+from tests.support.metrics import families, samples, scrape
 from tests.support.ports import free_port
+from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
@@ -137,7 +139,7 @@ def test_label_values_stay_bounded_whatever_the_modules_and_subjects(
         return ids
 
     ask(3, "warmup")  # every kind, decision and status these requests produce, once
-    before = samples(httpx.get(gateway.metrics_url, timeout=10).text)
+    before = scrape(gateway.metrics_url)
     ids = ask(25, "distinct")
     page = httpx.get(gateway.metrics_url, timeout=10).text
     after = samples(page)
@@ -156,21 +158,6 @@ def test_label_values_stay_bounded_whatever_the_modules_and_subjects(
 
 HELLO_LIST = "/example.com/hello/@v/list"
 REVISION = ("modgate_policy_info", (("revision", "2026-11-25.1"),))
-Sample = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def samples(page: str) -> dict[Sample, float]:
-    """Every sample of a /metrics page, by name and sorted labels (read by prometheus-client's
-    own parser of the text format)."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(page)
-        for sample in family.samples
-    }
-
-
-def families(page: str) -> set[str]:
-    return {family.name for family in text_string_to_metric_families(page)}
 
 
 def test_a_metrics_port_that_cannot_be_bound_stops_the_start(tmp_path: Path) -> None:
@@ -195,3 +182,48 @@ def test_a_metrics_port_that_cannot_be_bound_stops_the_start(tmp_path: Path) -> 
         f"modgate: config key metrics.listen: cannot listen on {listen}: "
         "[Errno 98] Address already in use"
     )
+
+
+def test_upstream_failures_are_counted_by_upstream_and_reason(
+    gateway: GatewayProcess,
+    client: httpx.Client,
+    tokens: Tokens,
+    public_upstream: UpstreamServer,
+) -> None:
+    upstream = public_upstream.url.rstrip("/")
+    failed = ("modgate_upstream_failures_total", (("reason", "http_5xx"), ("upstream", upstream)))
+    asked = ("modgate_upstream_requests_total", (("upstream", upstream),))
+    code = ("modgate_refusals_total", (("code", "upstream_failed"),))
+    before = scrape(gateway.metrics_url)
+    # given the only public upstream answers 503 to everything
+    public_upstream.fail_with_status(503)
+    try:
+        response = client.get(HELLO_LIST, headers=bearer(tokens.alice))
+    finally:
+        public_upstream.behave()
+    after = scrape(gateway.metrics_url)
+    # then the request was refused, and the failure counted against that upstream
+    assert response.status_code == 502
+    assert after[failed] - before.get(failed, 0) == 1
+    assert after[asked] - before[asked] == 1
+    assert after[code] - before.get(code, 0) == 1
+
+
+def test_audit_write_failures_are_counted(
+    serve_own: ServeOwn, tls_context: ssl.SSLContext, tokens: Tokens, postgres: ThrowawayPostgres
+) -> None:
+    with serve_own(MODGATE_AUDIT_TIMEOUT_S="1") as process:
+        with (
+            httpx.Client(base_url=process.url, verify=tls_context, timeout=20) as client,
+            table_locks(postgres.libpq_dsn(), "audit_records"),
+        ):
+            # given the audit store cannot take records, when a request arrives
+            response = client.get(HELLO_LIST, headers=bearer(tokens.alice))
+        page = scrape(process.metrics_url)
+    # then it is refused, and the rows the store did not take are counted
+    assert response.status_code == 503
+    assert page[("modgate_audit_write_failures_total", (("reason", "timeout"),))] >= 2
+    assert page[("modgate_audit_unrecorded_refusals_total", ())] == 1
+    assert page[("modgate_refusals_total", (("code", "audit_unavailable"),))] == 1
+    commits = page[("modgate_audit_commit_duration_seconds_count", (("result", "error"),))]
+    assert commits >= 2  # the decision, then the refusal: each commit cut off
