@@ -55,6 +55,7 @@ run: venv tools $(DEV)/certs/server.pem
 	  umask 077; MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \
 	    $(BIN)/modgate token create --subject dev --group developers > $(DEV)/dev-token; fi
 	@echo "modgate: https://127.0.0.1:8443  CA: $(DEV)/certs/ca.pem  token: $$(cat $(DEV)/dev-token)"
+	@echo "  metrics: http://127.0.0.1:9464/metrics (docs/operations.md)"
 	@echo "  try: SSL_CERT_FILE=$(DEV)/certs/ca.pem GOPROXY=https://127.0.0.1:8443 go mod download -json <module>@<version>"
 	@echo "  with ~/.netrc: machine 127.0.0.1:8443 login dev password <token>"
 	MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \
