@@ -21,8 +21,13 @@ import time
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
-LEVELS |= {"error": logging.ERROR}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+"""``log.level``'s values (settings.LOG_LEVELS)."""
 
 _REQUEST_ID: ContextVar[str | None] = ContextVar("modgate_request_id", default=None)
 _FIELDS = "modgate_fields"
@@ -39,10 +44,6 @@ def bind_request_id(request_id: str) -> None:
     context is a copy, so the binding ends with the request, and lasts while a streamed
     answer is sent after the endpoint returned."""
     _REQUEST_ID.set(request_id)
-
-
-def current_request_id() -> str | None:
-    return _REQUEST_ID.get()
 
 
 def request_line(
@@ -93,7 +94,7 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
     return fields
 
 
-_BARE = re.compile(r'[!#-<>-~]+')
+_BARE = re.compile(r"[!#-<>-~]+")
 """Printable ASCII but space, ``"`` and ``=``: written as it is in a text line."""
 
 

@@ -59,16 +59,20 @@ class LabelledCounter:
     A thin adapter over prometheus-client's ``Counter`` (whose ``labels(...).inc()`` is
     longer at every call site), with ``value`` for tests and /readyz."""
 
-    def __init__(self, counter: Counter, registry: CollectorRegistry) -> None:
-        self._counter = counter
+    def __init__(
+        self, name: str, help_text: str, labels: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self._labels = tuple(labels)
+        self._label_set = frozenset(labels)
+        self._counter = Counter(name, help_text, self._labels, registry=registry)
         self._registry = registry
-        self._labels: tuple[str, ...] = tuple(counter._labelnames)
         self._children: dict[tuple[str, ...], Counter] = {}
         """Each label set's child, found once (``labels()`` takes a lock per call)."""
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if labels.keys() != set(self._labels):
-            raise ValueError(f"{self._counter._name} takes labels {self._labels}, not {labels}")
+        if labels.keys() != self._label_set:
+            raise ValueError(f"{self.name} takes labels {self._labels}, not {tuple(labels)}")
         if not self._labels:
             self._counter.inc(amount)
             return
@@ -80,7 +84,7 @@ class LabelledCounter:
 
     def value(self, **labels: str) -> float:
         """The current count for ``labels`` (0 when never incremented)."""
-        found = self._registry.get_sample_value(f"{self._counter._name}_total", labels)
+        found = self._registry.get_sample_value(f"{self.name}_total", labels)
         return 0.0 if found is None else found
 
 
@@ -200,8 +204,7 @@ class Metrics:
         )
 
     def _counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> LabelledCounter:
-        counter = Counter(name, help_text, tuple(labels), registry=self.registry)
-        return LabelledCounter(counter, self.registry)
+        return LabelledCounter(name, help_text, labels, self.registry)
 
     def observe_request(self, *, kind: str, decision: str, status: int, duration_s: float) -> None:
         """One completed proxy request: counted, and its duration observed."""

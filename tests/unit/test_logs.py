@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway import logs
+from gateway.settings import LOG_LEVELS
 
 LINE = {
     "request_id": "3f2a",
@@ -138,3 +139,7 @@ def test_configure_quiets_alembic_below_warning() -> None:
             root.addHandler(handler)
         root.setLevel(saved[1])
         alembic.setLevel(saved_alembic)
+
+
+def test_every_level_the_settings_accept_is_a_logging_level() -> None:
+    assert tuple(logs.LEVELS) == LOG_LEVELS
