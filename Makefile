@@ -71,8 +71,9 @@ lint: venv
 policy-test: tools
 	$(OPA) check --strict --ignore '*_test.rego' policies
 	$(OPA) check --strict --ignore '*_test.rego' deploy/opa
-	$(OPA) fmt --list --fail policies deploy/opa
-	$(OPA) test -v --timeout 60s policies  # per-test limit: 5 s by default, tight on a busy 2-core VM
+	$(OPA) fmt --list --fail policies deploy/opa tests/golden
+	# tests/golden: the exact inputs the gateway sends (policy_input.json), as data.policy_input
+	$(OPA) test -v --timeout 60s policies tests/golden  # per-test limit: 5 s by default, tight on a busy 2-core VM
 	$(OPA) test -v deploy/opa
 
 test: venv tools system-deps lint policy-test

@@ -43,13 +43,13 @@ sys.path.insert(0, str(REPO))
 from gateway.goproxy.requests import ModuleRequest  # noqa: E402
 from gateway.identity.base import Identity  # noqa: E402
 from gateway.policy.decision import decision_from_reply  # noqa: E402
-from gateway.policy.input import policy_input  # noqa: E402
+from gateway.policy.input import PolicyInput  # noqa: E402
 from gateway.policy.opa import OpaEndpoint, OpaPolicyEngine  # noqa: E402
 from gateway.policy.supervisor import SupervisedOpa  # noqa: E402
 from tests.support.opa import OpaServer, find_opa  # noqa: E402
 
 # Built by the gateway's own input builder, so this is exactly the shape OPA gets.
-INPUT = policy_input(
+INPUT = PolicyInput(
     "sample",
     ModuleRequest("example.com/hello", "zip", "v1.0.0"),
     Identity(subject="alice", groups=("developers",), method="token"),
@@ -134,7 +134,7 @@ async def compare(
         url = f"{tcp_opa.url}/v1/data/{DECISION_PATH}"
 
         async def raw() -> object:
-            async with session.post(url, json={"input": INPUT}) as response:
+            async with session.post(url, json={"input": INPUT.document()}) as response:
                 return decision_from_reply(await response.json())
 
         paths: dict[str, tuple[Decide, int]] = {"raw aiohttp POST, TCP": (raw, tcp_opa.pid)}

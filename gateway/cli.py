@@ -32,6 +32,10 @@ from .policy.opa import remote_endpoint
 from .policy.supervisor import find_opa
 from .settings import Settings, for_serving, load_settings
 
+REPO_DIR = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = REPO_DIR / "tests" / "golden"
+"""The golden policy inputs and their Rego tests: in a source checkout, never installed."""
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     config = getattr(args, "config", None)
@@ -175,8 +179,14 @@ def _opa(args: argparse.Namespace, *opa_args: str) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
+    """``opa test`` on the policies; on the bundled ones in a source checkout, with the
+    golden policy inputs too (tests/golden: the exact text the gateway sends, and the Rego
+    tests that run the bundled policy on it)."""
+    policies = _settings(args).policy.policies_dir
+    bundled = Path(policies).resolve() == REPO_DIR / "policies"
+    extra = [str(GOLDEN_DIR)] if bundled and GOLDEN_DIR.is_dir() else []
     # opa test gives each test 5 s by default: too tight for the data tests on a busy machine
-    return _opa(args, "test", "-v", "--timeout", "60s", _settings(args).policy.policies_dir)
+    return _opa(args, "test", "-v", "--timeout", "60s", policies, *extra)
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:

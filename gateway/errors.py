@@ -11,8 +11,10 @@
     ├── IdentityError            401  credentials were presented and are wrong
     │   ├── IdentityUnavailableError 503  the token store could not be read
     │   └── TooManyFailuresError     429  this client sent too many bad credentials lately
-    ├── PolicyError              503  OPA could not give a decision (down, garbage, undefined)
-    │   └── PolicyUndefinedError      the document asked for is not defined by the policy
+    ├── PolicyError              503  no decision could be had from the policy engine
+    │   ├── PolicyUnreachableError    OPA could not be asked: down, timing out, refusing modgate
+    │   ├── PolicyUndefinedError      OPA answered, but the policy defines no such document
+    │   └── PolicyMalformedError      OPA answered something that is no decision: a broken policy
     ├── AuditError               503  the audit store could not make the decision durable
     ├── UpstreamError            502  no upstream in the list gave a usable answer
     │   └── UpstreamTimeoutError 504  the upstream did not answer in time
@@ -96,12 +98,32 @@ class TooManyFailuresError(IdentityError):
 
 
 class PolicyError(GatewayError):
+    """Never raised itself: one of the three below says which side failed, so an operator
+    tells "OPA is down" (unreachable) from "the policy is broken" (undefined, malformed)."""
+
     status = 503
     code = "policy_unavailable"
 
 
+class PolicyUnreachableError(PolicyError):
+    """OPA gave no answer: not listening, too slow, 502/503/504, a TLS certificate or a
+    token it refused. Retrying (or fixing the connection settings) may help."""
+
+    code = "policy_unreachable"
+
+
 class PolicyUndefinedError(PolicyError):
-    """OPA answered, but the policy defines no such document (``{}`` with no ``result``)."""
+    """OPA answered, but the policy defines no such document (``{}`` with no ``result``):
+    the modgate policy is not loaded, or the decision path names another rule."""
+
+    code = "policy_undefined"
+
+
+class PolicyMalformedError(PolicyError):
+    """OPA answered something that is not the documented decision (a mistyped field, no
+    JSON, an evaluation error): the policy is broken, OPA itself is up."""
+
+    code = "policy_malformed"
 
 
 class AuditError(GatewayError):

@@ -18,7 +18,6 @@ request id is ever a label: those belong in the log line of each request (``logs
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,8 +28,10 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
+from .health import Check
 from .policy.decision import Decision
 from .policy.engine import PolicyEngine
+from .policy.input import PolicyInput
 
 # No ``*_created`` series beside each counter and histogram: they double the page, and
 # Prometheus sees restarts from the counters themselves. (A process-wide switch.)
@@ -277,7 +278,7 @@ class TimedPolicy:
         self._engine = engine
         self._metrics = metrics
 
-    async def decide(self, policy_input: dict[str, Any]) -> Decision:
+    async def decide(self, policy_input: PolicyInput) -> Decision:
         started = time.perf_counter()
         try:
             decision = await self._engine.decide(policy_input)
@@ -289,3 +290,6 @@ class TimedPolicy:
 
     async def healthy(self) -> bool:
         return await self._engine.healthy()
+
+    def checks(self) -> list[Check]:
+        return self._engine.checks()

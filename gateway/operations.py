@@ -13,9 +13,10 @@ Prometheus is best pointed at the metrics listener instead (``metrics.listen``, 
 on 127.0.0.1:9464 by default, ``server.py``), which needs no token; /metrics here is for
 a scraper that can only reach the main port, over TLS with an operator's token.
 
-/readyz looks at OPA, the audit store and the upstreams at most once every
-``upstream.probe_cache_s`` seconds, however often it is asked, and concurrent probes share
-one look: asking it cannot load the upstreams.
+/readyz runs the checks each stage offers about itself (``health.Check``: OPA and its
+policy data, the audit store, the upstreams) at most once every ``upstream.probe_cache_s``
+seconds, however often it is asked, and concurrent probes share one look: asking it cannot
+load the upstreams.
 """
 
 import asyncio
@@ -27,19 +28,17 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from .health import Check
 from .observability import PROMETHEUS_CONTENT_TYPE, Metrics
 from .responses import TEXT_PLAIN, text_body, text_response
 
 log = logging.getLogger(__name__)
 
-Check = tuple[str, Callable[[], Awaitable[bool]]]
-"""A readiness check: the problem to report, and a probe that says whether all is well."""
-
 OperatorTest = Callable[[Request], Awaitable[bool]]
 
 
 class Readiness:
-    """The gateway's dependencies, probed together and remembered for ``cache_s``."""
+    """The stages' checks, probed together and remembered for ``cache_s``."""
 
     def __init__(self, checks: Sequence[Check], cache_s: float) -> None:
         self._checks = tuple(checks)

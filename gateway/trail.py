@@ -2,7 +2,12 @@
 
 Each stage adds what it found (target, identity, decision, upstream); the trail writes
 the decision record (durable, awaited) and the completion (queued) from it, so the
-endpoint never assembles audit rows by hand.
+endpoint never assembles audit rows by hand. It is bound to the audit writer once, when
+the request arrives:
+
+    trail = RequestTrail(writer, request_id, path, client_address)
+    await trail.allow()                      # durable before a byte is served
+    response = forward.respond(reply, request_id, on_end=trail.delivered)
 
 A revision query or ``@latest`` is decided twice: once as asked (recorded before the
 upstream is contacted) and once more for the canonical version the upstream resolved it
@@ -16,28 +21,36 @@ from datetime import UTC, datetime
 from .audit.records import Completion, DecisionOutcome, DecisionRecord, Resolution
 from .audit.writer import AuditWriter
 from .goproxy.requests import ModuleRequest, SumdbRequest
+from .http.delivery import Delivery
 from .identity.base import ANONYMOUS, Identity
 from .observability import Metrics
 from .policy.decision import Decision
+from .policy.input import PolicyInput
 from .reporting import report_request
 
 
 @dataclass
 class RequestTrail:
+    writer: AuditWriter = field(repr=False)
     request_id: str
     path: str
     client_address: str
+    metrics: Metrics | None = field(default=None, repr=False)
+    """Where the request is counted once complete (``reporting.py``)."""
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.perf_counter)
     target: ModuleRequest | SumdbRequest | None = None
     identity: Identity = ANONYMOUS
     decision: Decision | None = None
+    decided_input: str | None = None
+    """The exact JSON text of the policy input the decision was asked with (what OPA got)."""
+    decided_shape: int | None = None
+    """That input's shape version (``policy/input.py``)."""
     resolved_version: str | None = None
     upstream: str | None = None
     recorded: bool = False
     """The first decision is in the audit trail (or was attempted)."""
     resolution_recorded: bool = False
-    metrics: Metrics | None = None
 
     def _record(
         self,
@@ -96,33 +109,44 @@ class RequestTrail:
     def _resolution_pending(self) -> bool:
         return self.recorded and self.resolved_version is not None and not self.resolution_recorded
 
-    async def allow(self, writer: AuditWriter) -> None:
+    @property
+    def allowed(self) -> bool:
+        return self.decision is not None and self.decision.allowed
+
+    def asking(self, policy_input: PolicyInput) -> None:
+        """Note the input the policy is about to be asked with, as the very text OPA gets
+        (also when no decision comes back: the refusal's record shows what was asked)."""
+        self.decided_input = policy_input.json_text
+        self.decided_shape = policy_input.shape
+
+    async def allow(self) -> None:
         """Make the current allow decision durable: the first decision, or the resolution
         of a query once resolved. Raises AuditError (then nothing is served)."""
         reasons = self.decision.reasons if self.decision else ()
         if not self.recorded:
-            await writer.record(self._record("allow", reasons, None, None))
+            await self.writer.record(self._record("allow", reasons, None, None))
             self.recorded = True
         elif self._resolution_pending:
             self.resolution_recorded = True
-            await writer.resolve(self._resolution("allow", reasons, None, None))
+            await self.writer.resolve(self._resolution("allow", reasons, None, None))
 
-    async def refuse(
-        self, writer: AuditWriter, reasons: tuple[str, ...], error_code: str, status: int
-    ) -> None:
+    async def refuse(self, reasons: tuple[str, ...], error_code: str, status: int) -> None:
         """Record a refusal (of the request, or of its resolved version); raises AuditError
         like ``allow``. Nothing to record when the allow already is: the completion says how
         the answer ended."""
         if not self.recorded:
             self.recorded = True
-            await writer.record(self._record("deny", reasons, error_code, status))
+            await self.writer.record(self._record("deny", reasons, error_code, status))
         elif self._resolution_pending:
             self.resolution_recorded = True
-            await writer.resolve(self._resolution("deny", reasons, error_code, status))
+            await self.writer.resolve(self._resolution("deny", reasons, error_code, status))
+
+    def delivered(self, delivery: Delivery) -> None:
+        """Complete the record with what an answer from upstream delivered (``on_end``)."""
+        self.complete(delivery.status, delivery.bytes, delivery.sha256, delivery.error_code)
 
     def complete(
         self,
-        writer: AuditWriter,
         status: int,
         size: int,
         sha256_hex: str,
@@ -138,7 +162,7 @@ class RequestTrail:
             duration_s=duration_s,
             error_code=error_code,
         )
-        writer.complete_later(
+        self.writer.complete_later(
             Completion(
                 request_id=self.request_id,
                 status=status,

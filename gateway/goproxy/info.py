@@ -23,12 +23,17 @@ developer get another. So:
 Both parsers reject trailing data after the value and control characters in strings. A
 lone surrogate escape (``"\\ud800"``) decodes to U+FFFD in Go and to a surrogate in Python:
 in a key it folds to no field name either way; in the Version it is refused here.
+
+``resolved_version`` adds what the gateway needs on top: the version must be canonical and
+of the module's major, since the policy is asked again about exactly that version.
 """
 
 import json
 from typing import Any
 
 from ..errors import UpstreamError
+from . import semver
+from .paths import check_path_major
 
 REVINFO_FIELDS = ("Version", "Time", "Origin")
 """The fields of modfetch.RevInfo that JSON can set (Name and Short are ``json:"-"``)."""
@@ -87,4 +92,16 @@ def read_version(body: bytes, upstream: str) -> str:
         raise UpstreamError(f"upstream {upstream} sent a Version that is not a string")
     if not version.isascii():  # versions are ASCII; Go would read a lone surrogate as U+FFFD
         raise UpstreamError(f"upstream {upstream} sent a Version that is not ASCII")
+    return version
+
+
+def resolved_version(body: bytes, upstream: str, module: str) -> str:
+    """The canonical version an upstream resolved a revision query or ``@latest`` of
+    ``module`` to, read as the go command reads it: the policy judges the version the
+    developer gets. UpstreamError when unreadable, not canonical or of another major."""
+    version = read_version(body, upstream)
+    if not semver.is_canonical(version):
+        raise UpstreamError(f"upstream {upstream} resolved to a non-canonical version")
+    if check_path_major(version, module) is not None:
+        raise UpstreamError(f"upstream {upstream} resolved to a version of another major")
     return version

@@ -4,7 +4,9 @@ The path given here is the once-percent-decoded path (``decode_request_path``): 
 command sends ``!`` as ``%21``, and an encoded ``%2e%2e`` decodes to ``..``, which the
 element rules below reject. Nothing is decoded twice, so ``%252e`` stays a ``%`` and is
 rejected too. Control characters (C0, DEL, C1), a backslash and bytes that are not UTF-8
-are refused with 400 wherever they appear, before any other stage sees the path.
+are refused with 400 wherever they appear, before any other stage sees the path. How a
+request is asked of an upstream (escaped again) is the upstream stage's business
+(``upstream/paths.py``).
 
 Routes (go.dev/ref/mod#goproxy-protocol; cmd/go/internal/modfetch/proxy.go):
 
@@ -17,22 +19,17 @@ Routes (go.dev/ref/mod#goproxy-protocol; cmd/go/internal/modfetch/proxy.go):
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_to_bytes
 
-from ..errors import MalformedPathError, SumdbNotServedError
+from ..errors import MalformedPathError, NotFoundError, SumdbNotServedError
 from ..types import ModulePath, RequestKind, Version
 from . import semver
-from .paths import (
-    check_path_major,
-    escape_path,
-    escape_version,
-    unescape_path,
-    unescape_version,
-)
+from .paths import check_path_major, unescape_path, unescape_version
 
+SUMDB_PREFIX = "/sumdb/"
 MAX_REQUEST_PATH_BYTES = 2048
 MAX_SHOWN_SUMDB_NAME = 100
 # C0 controls, DEL, C1 controls, backslash, and the lone surrogates that surrogateescape
@@ -56,16 +53,11 @@ class ModuleRequest:
     version_is_query: bool = False
     """True for ``.info`` of a revision (``master``, a commit hash): resolved upstream."""
 
-    def upstream_path(self) -> str:
-        """The escaped path, relative to a proxy base URL, that asks an upstream the same."""
-        base = escape_path(self.module)
-        if self.kind == "list":
-            return f"{base}/@v/list"
-        if self.kind == "latest":
-            return f"{base}/@latest"
-        if self.version is None:
-            raise MalformedPathError(f"{self.kind} request without a version")
-        return f"{base}/@v/{escape_version(self.version)}.{self.kind}"
+    @property
+    def needs_resolution(self) -> bool:
+        """A revision query or ``@latest``: the upstream names the version, and the policy is
+        asked again about that version before it is served."""
+        return self.version_is_query or self.kind == "latest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +68,9 @@ class SumdbRequest:
     sumdb_kind: SumdbKind
     module: ModulePath | None = None
     version: Version | None = None
+    tile: str | None = None
+    """For a tile request: its validated path below ``/sumdb/{name}/`` (``tile/8/0/001``)."""
     kind: RequestKind = "sumdb"
-
-    def upstream_path(self, tail: str) -> str:
-        return f"sumdb/{self.database}/{tail}"
 
 
 def decode_request_path(scope: Mapping[str, Any]) -> str:
@@ -134,8 +125,26 @@ def parse_module_request(path: str) -> ModuleRequest:
     return ModuleRequest(module, kind, version, version_is_query=True)
 
 
-def parse_sumdb_request(path: str, databases: frozenset[str]) -> tuple[SumdbRequest, str]:
-    """Parse ``/sumdb/{name}/...``; return the request and the validated tail to forward.
+def parse_request(
+    path: str, databases: Collection[str], *, unknown_sumdb_status: int = 403
+) -> ModuleRequest | SumdbRequest:
+    """The route stage: a GOPROXY or checksum-database path as a typed request.
+
+    A checksum database modgate does not serve is 403 by default, which the go command
+    takes as final; ``unknown_sumdb_status`` 404 (``sumdb.unknown_status``) lets it ask that
+    database directly."""
+    if not path.startswith(SUMDB_PREFIX):
+        return parse_module_request(path)
+    try:
+        return parse_sumdb_request(path, databases)
+    except SumdbNotServedError as exc:
+        if unknown_sumdb_status == NotFoundError.status:
+            raise NotFoundError(exc.reason) from exc
+        raise
+
+
+def parse_sumdb_request(path: str, databases: Collection[str]) -> SumdbRequest:
+    """Parse ``/sumdb/{name}/...`` into a SumdbRequest.
 
     A name not in ``databases`` raises SumdbNotServedError, whose reason tells the
     developer what to set instead (the go command prints it).
@@ -149,7 +158,7 @@ def parse_sumdb_request(path: str, databases: frozenset[str]) -> tuple[SumdbRequ
             f"serves ({', '.join(sorted(databases))}), or add private module paths to GONOSUMDB"
         )
     if tail == "supported":
-        return SumdbRequest(name, "supported"), tail
+        return SumdbRequest(name, "supported")
     if tail.startswith("lookup/"):
         escaped_module, at, escaped_version = tail.removeprefix("lookup/").rpartition("@")
         if not at:
@@ -158,8 +167,7 @@ def parse_sumdb_request(path: str, databases: frozenset[str]) -> tuple[SumdbRequ
         version = unescape_version(escaped_version)
         if not semver.is_canonical(version):
             raise MalformedPathError(f"sumdb lookup needs a canonical version, not {version!r}")
-        forward = f"lookup/{escape_path(module)}@{escape_version(version)}"
-        return SumdbRequest(name, "lookup", module, version), forward
+        return SumdbRequest(name, "lookup", module, version)
     if _TILE.match(tail):
-        return SumdbRequest(name, "tile"), tail
+        return SumdbRequest(name, "tile", tile=tail)
     raise MalformedPathError(f"unknown checksum database request {tail!r}")

@@ -6,7 +6,10 @@ Three outcomes stay distinct, as in Starlette's AuthenticationBackend: no creden
 """
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:  # proof.py builds Credentials from the headers: no import cycle at run time
+    from .proof import RequestProof
 
 AuthMethod = Literal["anonymous", "token", "jwt", "mtls"]
 
@@ -35,7 +38,8 @@ class Credentials:
 
 
 class Identifier(Protocol):
-    """One credential form. ``identify`` proves ``credentials`` or raises IdentityError;
-    it returns None when the credentials are not of its form (so the next one may try)."""
+    """One credential form. ``identify`` proves the identity ``proof`` presents in its form
+    (``proof.credentials``, ``proof.peer_certificates``) or raises IdentityError; it returns
+    None when the request presents nothing of its form (so the next one may try)."""
 
-    async def identify(self, credentials: Credentials) -> Identity | None: ...
+    async def identify(self, proof: "RequestProof") -> Identity | None: ...

@@ -1,39 +1,36 @@
-"""``identify``: turn a request's credentials into an Identity, trying each form in turn."""
+"""``identify``: turn what a request presents into an Identity, trying each form in turn."""
 
 from collections.abc import Sequence
 
 from ..errors import IdentityError
 from .base import ANONYMOUS, Identifier, Identity
-from .headers import parse_authorization, single_authorization
+from .proof import RequestProof
 from .ratelimit import FailedAuthLimiter
 
 
 async def identify(
-    authorizations: Sequence[str],
-    client_address: str,
+    proof: RequestProof,
     identifiers: Sequence[Identifier],
     failures: FailedAuthLimiter,
 ) -> Identity:
     """Return ANONYMOUS without credentials, an Identity when proven; raise otherwise.
 
-    ``authorizations`` are all the request's Authorization values: more than one is a
-    DuplicateAuthorizationError (400). A client whose budget of bad credentials is spent
-    gets TooManyFailuresError (429) before any identifier is asked; each IdentityError
-    answered 401 is charged to that budget."""
-    header = single_authorization(authorizations)
-    if header is None or header.strip() == "":
+    More than one Authorization value is a DuplicateAuthorizationError (400). A client
+    whose budget of bad credentials is spent gets TooManyFailuresError (429) before any
+    identifier is asked; each IdentityError answered 401 is charged to that budget."""
+    if not proof.presents_anything:
         return ANONYMOUS  # no credentials: never charged, never limited
-    failures.check(client_address)
+    failures.check(proof.client_address)
     try:
-        credentials = parse_authorization(header)
-        if credentials is None:
-            return ANONYMOUS
+        credentials = proof.credentials  # malformed: refused (and charged) before any identifier
         for identifier in identifiers:
-            identity = await identifier.identify(credentials)
+            identity = await identifier.identify(proof)
             if identity is not None:
                 return identity
+        if credentials is None:
+            return ANONYMOUS  # a certificate no identifier reads proves nothing, nor refuses
         raise IdentityError("credentials not recognised: expected a modgate API token")
     except IdentityError as exc:
         if exc.status == 401:  # a bad credential; not a store that could not be read (503)
-            failures.charge(client_address)
+            failures.charge(proof.client_address)
         raise

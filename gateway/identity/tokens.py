@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import IdentityError
-from .base import Credentials, Identity
+from .base import Identity
+from .proof import RequestProof
 
 TOKEN_PREFIX = "mgt"
 NEGATIVE_CACHE_ENTRIES = 10_000
@@ -125,7 +126,10 @@ class TokenIdentifier:
             self._cache[token_id] = (now, stored)
         return stored
 
-    async def identify(self, credentials: Credentials) -> Identity | None:
+    async def identify(self, proof: RequestProof) -> Identity | None:
+        credentials = proof.credentials
+        if credentials is None:
+            return None
         match = _TOKEN_RE.match(credentials.secret)
         if match is None:
             if credentials.secret.startswith(f"{TOKEN_PREFIX}_"):

@@ -1,14 +1,15 @@
 """The Decision value, and the one function that reads OPA's reply into it.
 
-OPA answers ``{"result": {...}}``; an undefined rule answers ``{}`` (no ``result``). Any
-reply that is not exactly the documented shape raises PolicyError, which refuses the
-request: fail closed, never guess.
+OPA answers ``{"result": {...}}``; an undefined rule answers ``{}`` (no ``result``), which
+raises PolicyUndefinedError. Any other reply that is not exactly the documented shape raises
+PolicyMalformedError. Either refuses the request (fail closed, never guess), and each has
+its own code, so the audit trail tells a policy that is not loaded from one that is broken.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PolicyError
+from ..errors import PolicyMalformedError, PolicyUndefinedError
 from ..types import Route
 
 MAX_REASONS = 8
@@ -26,22 +27,22 @@ class Decision:
 def decision_from_reply(reply: object) -> Decision:
     """Read OPA's reply to ``POST /v1/data/<decision path>``; raise PolicyError if unusable."""
     if not isinstance(reply, dict):
-        raise PolicyError("policy engine answered something other than a JSON object")
+        raise PolicyMalformedError("policy engine answered something other than a JSON object")
     if "result" not in reply:
-        raise PolicyError("policy decision is undefined (is the modgate policy loaded?)")
+        raise PolicyUndefinedError("policy decision is undefined (is the modgate policy loaded?)")
     result: Any = reply["result"]
     if not isinstance(result, dict):
-        raise PolicyError("policy decision is not an object")
+        raise PolicyMalformedError("policy decision is not an object")
     allow, reasons, route = result.get("allow"), result.get("reasons"), result.get("route")
     revision = result.get("revision", "unknown")
     if not isinstance(allow, bool):
-        raise PolicyError("policy decision has no boolean 'allow'")
+        raise PolicyMalformedError("policy decision has no boolean 'allow'")
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise PolicyError("policy decision has no list of string 'reasons'")
+        raise PolicyMalformedError("policy decision has no list of string 'reasons'")
     if route not in ("public", "private"):
-        raise PolicyError(f"policy decision has a bad 'route': {route!r}")
+        raise PolicyMalformedError(f"policy decision has a bad 'route': {route!r}")
     if not isinstance(revision, str):
-        raise PolicyError("policy decision has a non-string 'revision'")
+        raise PolicyMalformedError("policy decision has a non-string 'revision'")
     if not allow and not reasons:
         reasons = ["denied by policy (no reason given)"]
     clean = tuple(_one_line(r) for r in reasons[:MAX_REASONS])

@@ -1,18 +1,21 @@
-"""The PolicyEngine seam: one async method, one contract."""
+"""The PolicyEngine seam: what the decide stage asks of a policy engine, and nothing more."""
 
-from typing import Any, Protocol
+from typing import Protocol
 
+from ..health import Check
 from .decision import Decision
+from .input import PolicyInput
 
 
 class PolicyEngine(Protocol):
     """Decides one request.
 
-    ``decide`` returns a Decision for a well-formed input, or raises PolicyError when no
-    decision can be had (engine down, undefined or mistyped answer): the caller refuses.
-    ``healthy`` reports whether the engine answers at all (for /readyz).
-    """
+    ``decide`` returns a Decision for a well-formed input, or raises one of the three
+    PolicyErrors when no decision can be had (engine unreachable, answer undefined, answer
+    malformed): the caller refuses. ``checks`` are the engine's own readiness checks."""
 
-    async def decide(self, policy_input: dict[str, Any]) -> Decision: ...
+    async def decide(self, policy_input: PolicyInput) -> Decision: ...
 
     async def healthy(self) -> bool: ...
+
+    def checks(self) -> list[Check]: ...

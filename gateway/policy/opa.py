@@ -6,8 +6,10 @@ an optional bearer token and CA bundle. When the supervisor restarts its OPA on 
 socket, ``follow`` swaps in a session for the new address and closes the old one; a request
 caught on the old one fails closed (503) like any other unreachable engine.
 
-This is the typed seam: every aiohttp, ssl and JSON error is translated to PolicyError (at
-request time) or ConfigError (at start-up) here. OPA's REST API, as used:
+This is the typed seam: every aiohttp, ssl and JSON error is translated here to one of the
+three PolicyErrors (at request time: unreachable, undefined, malformed) or to ConfigError (at
+start-up). A decision's body is the PolicyInput's own text inside ``{"input": ...}``, never
+serialised again. OPA's REST API, as used:
 
     POST /v1/data/<path>  {"input": ...}  ->  200 {"result": ...}, or 200 {} when undefined
     GET  /health                          ->  200 when the server is up
@@ -24,14 +26,21 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..errors import ConfigError, PolicyError, PolicyUndefinedError
+from ..errors import (
+    ConfigError,
+    PolicyError,
+    PolicyMalformedError,
+    PolicyUndefinedError,
+    PolicyUnreachableError,
+)
+from ..health import Check
 from ..settings import LOOPBACK_HOSTS, PolicySettings
 from .decision import Decision, decision_from_reply
+from .input import PolicyInput
 from .peer import OwnChildConnector
 
 log = logging.getLogger(__name__)
@@ -148,8 +157,9 @@ class OpaPolicyEngine:
     """``async with OpaPolicyEngine(endpoint, "modgate/decision", 2, 1) as engine: ...``
 
     ``await engine.decide(policy_input)`` -> Decision; ``await engine.document(path)`` ->
-    OPA's ``result``; ``await engine.healthy()`` -> bool; ``await engine.follow(endpoint)``
-    moves to a new address (``None``: OPA is down). Leaving the block closes the session."""
+    OPA's ``result``; ``await engine.healthy()`` -> bool; ``engine.checks()`` -> its readiness
+    checks; ``await engine.follow(endpoint)`` moves to a new address (``None``: OPA is down).
+    Leaving the block closes the session."""
 
     def __init__(
         self, endpoint: OpaEndpoint, decision_path: str, timeout_s: float, retries: int
@@ -193,16 +203,32 @@ class OpaPolicyEngine:
         if old is not None:
             await old.close()
 
-    async def decide(self, policy_input: dict[str, Any]) -> Decision:
-        return decision_from_reply(await self._post(self.decision_path, {"input": policy_input}))
+    async def decide(self, policy_input: PolicyInput) -> Decision:
+        return decision_from_reply(await self._post(self.decision_path, _body(policy_input)))
 
-    async def document(self, path: str, input: object | None = None) -> object:
-        """OPA's ``result`` for ``POST /v1/data/<path>``; PolicyError when undefined."""
-        body = {} if input is None else {"input": input}
-        reply = await self._post(normalise_path(path), body)
+    async def document(self, path: str, policy_input: PolicyInput | None = None) -> object:
+        """OPA's ``result`` for ``POST /v1/data/<path>``; PolicyUndefinedError when undefined."""
+        reply = await self._post(normalise_path(path), _body(policy_input))
         if not isinstance(reply, dict) or "result" not in reply:
             raise PolicyUndefinedError(f"policy document {normalise_path(path)} is undefined")
         return reply["result"]
+
+    async def config_ok(self) -> bool:
+        """``config_ok`` beside the decision document: false when the policy data is malformed
+        (every request is then refused). A policy that defines no such rule is not judged
+        here, nor is an engine that cannot be asked (``healthy`` reports that); decisions are."""
+        package = self.decision_path.rpartition("/")[0]
+        try:
+            return await self.document(f"{package}/config_ok") is True
+        except PolicyError:  # undefined, or unreachable: not this check's to report
+            return True
+
+    def checks(self) -> list[Check]:
+        """The policy stage's readiness: OPA answers, and its policy data is well-formed."""
+        return [
+            Check("policy engine not healthy", self.healthy),
+            Check("policy data malformed: run modgate policy check", self.config_ok),
+        ]
 
     async def healthy(self) -> bool:
         connection = self._connection
@@ -218,18 +244,17 @@ class OpaPolicyEngine:
         except (TimeoutError, aiohttp.ClientError, OSError):
             return False
 
-    async def _post(self, path: str, body: dict[str, Any]) -> object:
-        data = json.dumps(body, separators=(",", ":")).encode()
+    async def _post(self, path: str, data: bytes) -> object:
         attempt = 0
         while True:
             connection = self._connection  # re-read: a retry goes to a restarted OPA
             if connection is None or connection.session.closed:
-                raise PolicyError("policy engine unreachable")
+                raise PolicyUnreachableError("policy engine unreachable")
             try:
                 return await self._post_once(connection, path, data)
             except _Retryable as exc:
                 if attempt >= self._retries:
-                    raise PolicyError(exc.reason) from exc.__cause__
+                    raise PolicyUnreachableError(exc.reason) from exc.__cause__
             attempt += 1
             await asyncio.sleep(RETRY_BACKOFF_S * attempt)
 
@@ -242,7 +267,7 @@ class OpaPolicyEngine:
         except TimeoutError as exc:
             raise _Retryable("policy engine did not answer in time") from exc
         except aiohttp.ClientSSLError as exc:  # no retry: the next attempt fails alike
-            raise PolicyError(
+            raise PolicyUnreachableError(
                 "policy engine's TLS certificate was not accepted: check policy.opa_ca_file"
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -250,14 +275,23 @@ class OpaPolicyEngine:
         if status in RETRYABLE_STATUSES:
             raise _Retryable(f"policy engine answered HTTP {status}")
         if status in (401, 403):
-            raise PolicyError(_refused_reason(connection.endpoint, status))
+            raise PolicyUnreachableError(_refused_reason(connection.endpoint, status))
+        if status == 500:  # OPA's answer to an evaluation error (a conflict, say): the policy
+            raise PolicyMalformedError(f"policy engine answered HTTP {status}")
         if status != 200:
-            raise PolicyError(f"policy engine answered HTTP {status}")
+            raise PolicyUnreachableError(f"policy engine answered HTTP {status}")
         try:
             reply: object = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise PolicyError("policy engine answered malformed JSON") from exc
+            raise PolicyMalformedError("policy engine answered malformed JSON") from exc
         return reply
+
+
+def _body(policy_input: PolicyInput | None) -> bytes:
+    """The request body around the input's own text: it is not serialised a second time."""
+    if policy_input is None:
+        return b"{}"
+    return b'{"input":' + policy_input.encoded() + b"}"
 
 
 class _Retryable(Exception):

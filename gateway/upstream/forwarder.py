@@ -112,7 +112,10 @@ class UpstreamReply:
 
 
 class Forwarder:
-    """``await forwarder.fetch(bases, "github.com/x/y/@v/list", stream=False)``"""
+    """``await forwarder.fetch(bases, "github.com/x/y/@v/list", stream=False)``
+
+    The HTTP side of the forward stage; ``stage.ForwardStage`` gives it the bases and the
+    path of a typed request, so no other stage handles upstream paths."""
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ import pytest
 
 from gateway.certs import DevPki
 from gateway.errors import ConfigError, PolicyError
+from gateway.goproxy.requests import ModuleRequest
+from gateway.identity.base import Identity
+from gateway.policy.input import PolicyInput
 from gateway.policy.opa import OpaEndpoint, OpaPolicyEngine
 from gateway.policy.peer import check_socket_peer
 from gateway.policy.supervisor import SupervisedOpa
@@ -49,6 +53,14 @@ ALLOWED = "/example.com/hello/@v/v1.0.0.info"
 BLACKLISTED = "/example.com/insecure/@v/v1.0.1.info"  # example.com/insecure@v1.0.1, SEC-42
 NOBODY = 65534
 RESTART_WAIT_S = 20.0
+# Any well-formed input: the impostor below allows whatever it is asked.
+ANY_INPUT = PolicyInput(
+    "sample",
+    ModuleRequest("example.com/hello", "list"),
+    Identity(subject="alice", groups=("developers",), method="token"),
+    "127.0.0.1",
+    datetime(2026, 11, 25, 19, 0, tzinfo=UTC),
+)
 
 
 # --- looking at the gateway's OPA from outside, through /proc ---------------------------
@@ -393,7 +405,7 @@ def test_killed_opa_restarts_on_a_new_socket_and_the_old_address_is_never_asked_
             (row,) = audit_rows(
                 postgres.libpq_dsn(), "request_id = $1", answer.headers["X-Request-Id"]
             )
-            assert row["error_code"] == "policy_unavailable"
+            assert row["error_code"] == "policy_unreachable"
 
 
 def test_peer_check_accepts_the_process_listening_on_the_socket(tmp_path: Path) -> None:
@@ -426,12 +438,12 @@ async def test_engine_connects_only_to_the_process_it_was_told_listens(
             # when the engine asks for a decision there
             if expected == "the-listener":
                 # then it gets one when the listener is the process it expects
-                assert (await engine.decide({"request": {}})).allowed
+                assert (await engine.decide(ANY_INPUT)).allowed
                 assert seen == ["POST /v1/data/modgate/decision"]
             else:
                 # and otherwise the connection fails before a byte is sent
                 with pytest.raises(PolicyError, match="unreachable"):
-                    await engine.decide({"request": {}})
+                    await engine.decide(ANY_INPUT)
                 assert not await engine.healthy()
                 assert seen == []
     finally:
@@ -586,12 +598,12 @@ def test_remote_opa_refusing_modgate_credentials_is_a_503_with_a_reason(
     with gateway, client_for(gateway, pki) as http:
         # when a module is asked for
         response = http.get(ALLOWED, headers=alice)
-        # then it is refused, saying why, and recorded as policy_unavailable
+        # then it is refused, saying why, and recorded as policy_unreachable
         assert response.status_code == 503
         assert reason in response.text
         assert http.get("/readyz").status_code == 503
     rows = audit_rows(postgres.libpq_dsn(), "request_id = $1", response.headers["X-Request-Id"])
-    assert [row["error_code"] for row in rows] == ["policy_unavailable"]
+    assert [row["error_code"] for row in rows] == ["policy_unreachable"]
 
 
 async def test_remote_opa_over_https_is_verified_against_policy_opa_ca_file(

@@ -82,7 +82,7 @@ def test_policy_engine_down_refuses_with_503_and_forwards_nothing(
     assert response.status_code == 503
     assert response.text == "policy engine unreachable\n"
     assert upstream.paths() == []
-    assert only_record(postgres, response)["error_code"] == "policy_unavailable"
+    assert only_record(postgres, response)["error_code"] == "policy_unreachable"
 
 
 class _GarbageOpa(BaseHTTPRequestHandler):
@@ -101,12 +101,20 @@ class _GarbageOpa(BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize(
-    ("reply", "reason"),
+    ("reply", "reason", "code"),
     [
-        (b"{}", "policy decision is undefined"),
-        (b'{"result": {"allow": "yes", "reasons": [], "route": "public"}}', "boolean 'allow'"),
-        (b'{"result": {"allow": true, "reasons": [], "route": "elsewhere"}}', "bad 'route'"),
-        (b"not json", "malformed JSON"),
+        (b"{}", "policy decision is undefined", "policy_undefined"),
+        (
+            b'{"result": {"allow": "yes", "reasons": [], "route": "public"}}',
+            "boolean 'allow'",
+            "policy_malformed",
+        ),
+        (
+            b'{"result": {"allow": true, "reasons": [], "route": "elsewhere"}}',
+            "bad 'route'",
+            "policy_malformed",
+        ),
+        (b"not json", "malformed JSON", "policy_malformed"),
     ],
     ids=["undefined", "mistyped-allow", "bad-route", "not-json"],
 )
@@ -116,6 +124,7 @@ def test_policy_engine_answering_garbage_is_a_refusal(
     auth: dict[str, str],
     reply: bytes,
     reason: str,
+    code: str,
 ) -> None:
     handler = type("Handler", (_GarbageOpa,), {"reply": reply})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -131,6 +140,7 @@ def test_policy_engine_answering_garbage_is_a_refusal(
     assert response.status_code == 503
     assert reason in response.text
     assert upstream.paths() == []
+    assert only_record(postgres, response)["error_code"] == code
 
 
 def test_audit_database_down_refuses_with_503_and_forwards_nothing(
@@ -325,7 +335,7 @@ def test_readiness_reports_what_is_down_to_operators_only(
 class _BuggyIdentifier:
     """Stands for a bug in an identity stage: it raises what no stage should."""
 
-    async def identify(self, credentials: object) -> None:
+    async def identify(self, proof: object) -> None:
         raise RuntimeError("bug")
 
 
@@ -340,7 +350,8 @@ def test_an_unexpected_error_in_a_stage_is_a_recorded_refusal(
     app = build_app(settings(postgres.dsn(), opa_server.url, (upstream.url,)))
     with TestClient(app, raise_server_exceptions=False) as client:
         gw = app.state.gateway
-        app.state.gateway = dataclasses.replace(gw, identifiers=(_BuggyIdentifier(),))
+        buggy = dataclasses.replace(gw.identity, identifiers=(_BuggyIdentifier(),))
+        app.state.gateway = dataclasses.replace(gw, identity=buggy)
         response = client.get(HELLO_ZIP, headers=auth)
     assert response.status_code == 500
     assert response.text.startswith("internal error in modgate (request id ")

@@ -17,7 +17,7 @@ import pytest
 from gateway.errors import ConfigError, PolicyError
 from gateway.goproxy.requests import ModuleRequest
 from gateway.identity.base import Identity
-from gateway.policy.input import policy_input
+from gateway.policy.input import PolicyInput
 from gateway.policy.opa import OpaPolicyEngine
 from gateway.policy.supervisor import SupervisedOpa
 from tests.conftest import REPO
@@ -27,7 +27,7 @@ from tests.support.opa import find_opa
 pytestmark = pytest.mark.opa
 
 # Built by the gateway's own input builder, so this is exactly the shape OPA gets.
-ALICE_INPUT = policy_input(
+ALICE_INPUT = PolicyInput(
     "sample",
     ModuleRequest("example.com/hello", "list"),
     Identity(subject="alice", groups=("developers",), method="token"),
@@ -111,6 +111,8 @@ def test_policy_test_command_runs_the_bundled_rego_tests() -> None:
     done = run_modgate("policy", "test")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
+    # with the golden inputs (tests/golden), as data.policy_input
+    assert "data.modgate_golden_test.test_golden_resolved_query_is" in done.stdout
 
 
 async def test_supervised_opa_is_stopped_and_its_directory_removed_when_the_gateway_stops() -> None:

@@ -13,7 +13,7 @@ from gateway.goproxy.requests import parse_module_request
 from gateway.identity.base import ANONYMOUS
 from gateway.observability import Metrics, TimedPolicy, status_label
 from gateway.policy.decision import Decision
-from gateway.policy.input import policy_input
+from gateway.policy.input import PolicyInput
 from gateway.policy.opa import OpaEndpoint, OpaPolicyEngine
 from tests.support.opa import OpaServer
 from tests.support.ports import free_port
@@ -91,9 +91,9 @@ def test_the_page_is_the_prometheus_text_format_with_no_created_series() -> None
     assert "_created" not in page
 
 
-def request_input() -> dict[str, object]:
+def request_input() -> PolicyInput:
     target = parse_module_request("/example.com/hello/@v/v1.0.0.info")
-    return policy_input("r1", target, ANONYMOUS, "127.0.0.1", datetime.now(UTC))
+    return PolicyInput("r1", target, ANONYMOUS, "127.0.0.1", datetime.now(UTC))
 
 
 @pytest.mark.opa

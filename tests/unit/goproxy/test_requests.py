@@ -11,6 +11,7 @@ from gateway.goproxy.requests import (
     parse_module_request,
     parse_sumdb_request,
 )
+from gateway.upstream.paths import upstream_path
 
 ROUTES = [
     ("/github.com/x/y/@v/list", ModuleRequest("github.com/x/y", "list")),
@@ -45,7 +46,7 @@ ROUTES = [
 def test_goproxy_paths_parse_to_typed_requests(path: str, expected: ModuleRequest) -> None:
     parsed = parse_module_request(path)
     assert parsed == expected
-    assert "/" + parsed.upstream_path() == path
+    assert "/" + upstream_path(parsed) == path
 
 
 BAD = [
@@ -84,26 +85,26 @@ def test_no_accepted_path_contains_traversal(tail: str) -> None:
         return
     elements = parsed.module.split("/")
     assert ".." not in elements and "." not in elements
-    assert "\\" not in parsed.upstream_path()
+    assert "\\" not in upstream_path(parsed)
 
 
 DATABASES = frozenset({"sum.golang.org"})
 
 
 def test_sumdb_lookup_is_parsed_and_reescaped() -> None:
-    req, tail = parse_sumdb_request(
+    req = parse_sumdb_request(
         "/sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.0.0", DATABASES
     )
     assert req == SumdbRequest("sum.golang.org", "lookup", "github.com/BurntSushi/toml", "v1.0.0")
-    assert tail == "lookup/github.com/!burnt!sushi/toml@v1.0.0"
+    assert upstream_path(req) == "sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.0.0"
 
 
 @pytest.mark.parametrize(
     "tail", ["supported", "tile/8/0/000", "tile/8/1/x123/456.p/7", "tile/8/data/x001/234"]
 )
 def test_sumdb_supported_and_tiles_pass(tail: str) -> None:
-    _, forwarded = parse_sumdb_request(f"/sumdb/sum.golang.org/{tail}", DATABASES)
-    assert forwarded == tail
+    parsed = parse_sumdb_request(f"/sumdb/sum.golang.org/{tail}", DATABASES)
+    assert upstream_path(parsed) == f"sumdb/sum.golang.org/{tail}"
 
 
 def test_unknown_checksum_database_is_refused_with_what_to_set_instead() -> None:

@@ -4,6 +4,7 @@ The store is the real SqlTokenStore on a SQLite audit database built by the migr
 ``CountingStore`` only counts the lookups that reach it.
 """
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from gateway.audit.database import open_engine
 from gateway.audit.tokens import SqlTokenStore
 from gateway.errors import IdentityError
 from gateway.identity.base import Credentials
+from gateway.identity.proof import RequestProof
 from gateway.identity.tokens import StoredToken, TokenIdentifier, new_token
 
 
@@ -54,13 +56,21 @@ async def store(database_url: str) -> AsyncIterator[CountingStore]:
         await engine.dispose()
 
 
+def presented(credentials: Credentials) -> RequestProof:
+    """A request presenting ``credentials`` as the go command would: Bearer, or Basic."""
+    if credentials.login is None:
+        return RequestProof((f"Bearer {credentials.secret}",), "192.0.2.1")
+    pair = f"{credentials.login}:{credentials.secret}".encode()
+    return RequestProof((f"Basic {base64.b64encode(pair).decode()}",), "192.0.2.1")
+
+
 def unknown(n: int) -> Credentials:
     return Credentials(secret=f"mgt_{n:016x}_" + "0" * 64)
 
 
 async def refused(identifier: TokenIdentifier, credentials: Credentials) -> IdentityError:
     with pytest.raises(IdentityError) as caught:
-        await identifier.identify(credentials)
+        await identifier.identify(presented(credentials))
     return caught.value
 
 
@@ -112,7 +122,7 @@ async def test_a_token_made_after_unknown_ids_were_cached_works_at_once(
         await refused(identifier, unknown(n))
     made = new_token("alice", ("developers",))
     await store.store.add(made.stored)
-    identity = await identifier.identify(Credentials(secret=made.secret_token))
+    identity = await identifier.identify(presented(Credentials(secret=made.secret_token)))
     assert identity is not None and identity.subject == "alice"
 
 

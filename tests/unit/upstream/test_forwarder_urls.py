@@ -4,6 +4,7 @@ import pytest
 
 from gateway.goproxy.requests import parse_module_request
 from gateway.upstream.forwarder import redact, upstream_url
+from gateway.upstream.paths import upstream_path
 
 
 @pytest.mark.parametrize(
@@ -16,7 +17,7 @@ from gateway.upstream.forwarder import redact, upstream_url
     ],
 )
 def test_upstream_path_is_encoded_like_the_go_command(request_path: str, sent: str) -> None:
-    path = parse_module_request(request_path).upstream_path()
+    path = upstream_path(parse_module_request(request_path))
     url = upstream_url("https://mirror.example/base/", path)
     assert url.raw_path == "/base" + sent
 

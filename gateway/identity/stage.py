@@ -1,0 +1,35 @@
+"""open_identity: the identify stage, opened from the ``[identity]`` settings.
+
+Its identifiers are tried in order on a request's ``RequestProof``; today one, the API
+token (``tokens.py``, read from ``store``). mTLS or JWT add an identifier here.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from ..settings import IdentitySettings
+from .base import Identifier, Identity
+from .identify import identify
+from .proof import RequestProof
+from .ratelimit import FailedAuthLimiter
+from .tokens import TokenIdentifier, TokenStore
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityStage:
+    identifiers: tuple[Identifier, ...]
+    failures: FailedAuthLimiter
+    """One budget of bad credentials per client, shared by the proxy and /readyz, /metrics."""
+
+    async def identify(self, proof: RequestProof) -> Identity:
+        """ANONYMOUS, or the proven Identity; IdentityError (401, 429, 503) otherwise."""
+        return await identify(proof, self.identifiers, self.failures)
+
+
+@asynccontextmanager
+async def open_identity(
+    settings: IdentitySettings, store: TokenStore
+) -> AsyncIterator[IdentityStage]:
+    tokens = TokenIdentifier(store, settings.token_cache_s, settings.negative_cache_s)
+    yield IdentityStage((tokens,), FailedAuthLimiter(settings.failed_auth_per_minute))
