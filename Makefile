@@ -9,16 +9,37 @@ OPA := $(TOOLS)/opa
 PROMTOOL := $(TOOLS)/promtool
 DEV := .modgate
 
-.PHONY: run test lint bench tools venv system-deps policy-test clean
+.PHONY: run test lint bench tools venv lock system-deps policy-test clean
 
-# A virtual environment with modgate and its dev tools, rebuilt when pyproject.toml changes.
-$(BIN)/modgate: pyproject.toml
+# The locks: requirements.lock (what modgate runs on; the Dockerfile installs it) and
+# requirements-dev.lock (that plus the dev extra, the runtime pins held by -c), every
+# file with its hash. `make lock` re-resolves after a change to pyproject.toml's
+# dependencies; uv keeps the versions already locked unless LOCK_FLAGS=--upgrade.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.9
+UV := $(CURDIR)/.tools/uv/bin/uv
+LOCK_FLAGS ?=
+COMPILE = $(UV) pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes $(LOCK_FLAGS)
+
+# A virtual environment with modgate and its dev tools, exactly as locked; rebuilt when
+# pyproject.toml or the lock changes. modgate itself goes in editable, without resolving.
+$(BIN)/modgate: pyproject.toml setup.py $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(BIN)/modgate
+
+$(UV):
+	$(PYTHON) -m venv $(CURDIR)/.tools/uv
+	$(CURDIR)/.tools/uv/bin/pip install -q 'uv==$(UV_VERSION)'
+
+lock: $(UV)
+	$(COMPILE) -o $(LOCK)
+	$(COMPILE) --extra dev -c $(LOCK) -o $(DEV_LOCK)
 
 # OPA, pinned, built from the Go module proxy into the project-local tools directory.
 $(OPA):
@@ -76,12 +97,14 @@ policy-test: tools
 	$(OPA) test -v --timeout 60s policies tests/golden  # per-test limit: 5 s by default, tight on a busy 2-core VM
 	$(OPA) test -v deploy/opa
 
+# --cov: branch coverage of gateway/ (the `modgate` subprocesses included), held to the
+# floor in pyproject.toml's [tool.coverage.report].
 test: venv tools system-deps lint policy-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov
 
 bench: venv tools system-deps
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python bench/proxy_bench.py
 
 clean:
-	rm -rf $(VENV) $(DEV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DEV) .mypy_cache .ruff_cache .pytest_cache .coverage build *.egg-info

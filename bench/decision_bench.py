@@ -15,6 +15,8 @@ Paths:
   OPA authorization policy costs (OPA builds and evaluates the authz query per request);
 - engine, TCP + token authz: the compose.yaml shape (--authentication=token
   --authorization=basic with deploy/opa/authz.rego, a bearer token on every request).
+Every OPA runs with the production command line (gateway/policy/opa_command.py: store
+optimised for reads, log level error), differing only in the arguments named above.
 The rounds interleave the paths, so a noisy moment hits all of them.
 """
 
@@ -99,14 +101,14 @@ async def main(rounds: int, count: int) -> None:
                 "--authentication=token",
                 "--authorization=basic",
                 f"--set-file=modgate.gateway_token={token_file}",
-                str(REPO / "deploy/opa"),
             ),
+            extra_paths=(REPO / "deploy/opa",),
             token=token,
         )
         allow_all = Path(scratch) / "authz.rego"
         allow_all.write_text("package system.authz\n\nallow := true\n")
         allow_all_opa = OpaServer(
-            REPO / "policies", extra_args=("--authorization=basic", str(allow_all))
+            REPO / "policies", extra_args=("--authorization=basic",), extra_paths=(allow_all,)
         )
         with OpaServer(REPO / "policies") as tcp_opa, allow_all_opa, token_opa:
             async with SupervisedOpa(find_opa(), REPO / "policies") as supervised:

@@ -2,10 +2,11 @@
 """modgate against the same upstream hit directly: wrk at two concurrencies, req/s, p50/p99.
 
 `make bench` runs this file. It starts every real part the test suite starts (a throwaway
-PostgreSQL for the audit trail, OPA on the repo's policies/, a development PKI, an API
-token, `modgate serve` over TLS) in front of a fast in-memory upstream serving one real Go
-module, then drives both with Debian's wrk and prints throughput, latency, their ratios,
-the CPU each process spent per request and whether every request left an audit row.
+PostgreSQL for the audit trail, OPA on the repo's policies/ with the production command
+line of gateway/policy/opa_command.py, a development PKI, an API token, `modgate serve`
+over TLS) in front of a fast in-memory upstream serving one real Go module, then drives
+both with Debian's wrk and prints throughput, latency, their ratios, the CPU each process
+spent per request and whether every request left an audit row.
 
 Layout on a 2-core machine: the servers (modgate, OPA, PostgreSQL, upstream) share core 0,
 wrk has core 1. See bench/README.md for how to read the numbers.

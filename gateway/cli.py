@@ -30,6 +30,7 @@ from .logs import configure as configure_logging
 from .policy.layout import CONFIG_DIR, stray_data_files
 from .policy.opa import remote_endpoint
 from .policy.supervisor import find_opa
+from .resources import policies_dir
 from .settings import Settings, for_serving, load_settings
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ def _check_bundled_policies(settings: Settings) -> None:
     compile and their data is well-formed: else one clear line, not a traceback. (Once
     running, a bad edit is refused by the policy itself: every request is denied.)"""
     binary = str(find_opa(settings.policy.opa_binary))
-    policies = settings.policy.policies_dir
+    policies = str(policies_dir(settings.policy.policies_dir))
     if not Path(policies).is_dir():
         raise ConfigError(
             f"config key policy.policies_dir: no such directory {policies!r} "
@@ -182,7 +183,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     """``opa test`` on the policies; on the bundled ones in a source checkout, with the
     golden policy inputs too (tests/golden: the exact text the gateway sends, and the Rego
     tests that run the bundled policy on it)."""
-    policies = _settings(args).policy.policies_dir
+    policies = str(policies_dir(_settings(args).policy.policies_dir))
     bundled = Path(policies).resolve() == REPO_DIR / "policies"
     extra = [str(GOLDEN_DIR)] if bundled and GOLDEN_DIR.is_dir() else []
     # opa test gives each test 5 s by default: too tight for the data tests on a busy machine
@@ -199,7 +200,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     """
     settings = _settings(args)
     binary = str(find_opa(settings.policy.opa_binary))
-    policies = settings.policy.policies_dir
+    policies = str(policies_dir(settings.policy.policies_dir))
     status = subprocess.run(
         [binary, "check", "--strict", "--ignore", "*_test.rego", policies], check=False
     ).returncode

@@ -19,11 +19,11 @@ from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .policy.opa_command import DEFAULT_OPA_LOG_LEVEL, OPA_LOG_LEVELS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///modgate-audit.db"
-DEFAULT_POLICIES_DIR = "policies"
 DEFAULT_DECISION_PATH = "modgate/decision"
 DEFAULT_POLICY_TIMEOUT_S = 2.0
 DEFAULT_POLICY_RETRIES = 1
@@ -98,7 +98,8 @@ class IdentitySettings:
 class PolicySettings:
     opa_url: str = ""
     """OPA server to ask; empty: modgate starts and supervises its own OPA on policies_dir."""
-    policies_dir: str = DEFAULT_POLICIES_DIR
+    policies_dir: str = ""
+    """Rego and data of the supervised OPA; empty: the policies bundled with modgate."""
     opa_binary: str = ""
     decision_path: str = DEFAULT_DECISION_PATH
     timeout_s: float = DEFAULT_POLICY_TIMEOUT_S
@@ -109,6 +110,10 @@ class PolicySettings:
     """File holding the bearer token for opa_url (read at start-up)."""
     opa_ca_file: str = ""
     """PEM CA bundle that signs an https opa_url's certificate (default: the system's)."""
+    opa_log_level: str = DEFAULT_OPA_LOG_LEVEL
+    """Log level of the supervised OPA (debug, info, error); at info it logs every request."""
+    decision_logs: bool = False
+    """The supervised OPA writes one JSON line per decision (input and result) to stdout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +307,16 @@ def _validate_opa_credentials(policy: PolicySettings) -> None:
         raise ConfigError(
             "policy.opa_token, opa_token_file and opa_ca_file are for a remote OPA "
             "(policy.opa_url); the supervised OPA is reachable only by modgate and needs none"
+        )
+    if policy.opa_log_level not in OPA_LOG_LEVELS:
+        raise ConfigError(
+            f"config key policy.opa_log_level: {policy.opa_log_level!r} is not one of "
+            f"{', '.join(OPA_LOG_LEVELS)}"
+        )
+    if policy.opa_url and (policy.decision_logs or policy.opa_log_level != DEFAULT_OPA_LOG_LEVEL):
+        raise ConfigError(
+            "policy.opa_log_level and policy.decision_logs are for the supervised OPA; a "
+            "remote OPA (policy.opa_url) logs as its own command line and configuration say"
         )
     for key, path in (
         ("opa_token_file", policy.opa_token_file),

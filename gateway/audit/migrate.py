@@ -1,14 +1,11 @@
-"""Run the Alembic migrations of ``migrations/`` against a database URL."""
-
-from pathlib import Path
+"""Run the Alembic migrations shipped with modgate against a database URL."""
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from ..errors import ConfigError
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+from ..resources import migrations_dir
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
@@ -17,7 +14,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     Raises ConfigError, naming the database (without its password), when it cannot.
     """
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["database_url"] = database_url
     try:
         command.upgrade(config, revision)
@@ -30,6 +27,6 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["database_url"] = database_url
     command.downgrade(config, revision)

@@ -7,11 +7,10 @@ it is restarted.
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 
 from ..settings import PolicySettings
 from .opa import OpaPolicyEngine, remote_endpoint
-from .supervisor import SupervisedOpa, find_opa
+from .supervisor import supervised_opa
 
 
 @asynccontextmanager
@@ -21,9 +20,7 @@ async def open_policy(settings: PolicySettings) -> AsyncIterator[OpaPolicyEngine
         if settings.opa_url:
             endpoint = remote_endpoint(settings)
         else:
-            supervised = await stack.enter_async_context(
-                SupervisedOpa(find_opa(settings.opa_binary), Path(settings.policies_dir))
-            )
+            supervised = await stack.enter_async_context(supervised_opa(settings))
             endpoint = supervised.endpoint
         engine = await stack.enter_async_context(
             OpaPolicyEngine(endpoint, settings.decision_path, settings.timeout_s, settings.retries)

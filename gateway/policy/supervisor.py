@@ -39,7 +39,10 @@ from pathlib import Path
 import aiohttp
 
 from ..errors import ConfigError
+from ..resources import policies_dir
+from ..settings import PolicySettings
 from .opa import OpaEndpoint
+from .opa_command import DEFAULT_OPA_LOG_LEVEL, opa_run_args
 from .peer import check_socket_peer
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,16 @@ def _child_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MODGATE_")}
 
 
+def supervised_opa(policy: PolicySettings) -> "SupervisedOpa":
+    """The OPA that modgate runs itself on ``policy`` (whose ``opa_url`` is empty)."""
+    return SupervisedOpa(
+        find_opa(policy.opa_binary),
+        policies_dir(policy.policies_dir),
+        log_level=policy.opa_log_level,
+        decision_logs=policy.decision_logs,
+    )
+
+
 class SupervisedOpa:
     """``async with SupervisedOpa(binary, policies_dir) as opa: opa.endpoint``
 
@@ -83,11 +96,20 @@ class SupervisedOpa:
     has died, and ``await listener(new_endpoint)`` after each successful restart. Leaving
     the block stops OPA and removes its directory."""
 
-    def __init__(self, binary: Path, policies_dir: Path) -> None:
+    def __init__(
+        self,
+        binary: Path,
+        policies_dir: Path,
+        *,
+        log_level: str = DEFAULT_OPA_LOG_LEVEL,
+        decision_logs: bool = False,
+    ) -> None:
         if not policies_dir.is_dir():
             raise ConfigError(f"config key policy.policies_dir: no such directory {policies_dir}")
         self._binary = binary
         self._policies_dir = policies_dir
+        self._log_level = log_level
+        self._decision_logs = decision_logs
         self._directory: Path | None = None
         self._starts = 0
         self._endpoint: OpaEndpoint | None = None
@@ -112,22 +134,13 @@ class SupervisedOpa:
     def _argv(self, socket_path: Path) -> list[str]:
         return [
             str(self._binary),
-            "run",
-            "--server",
-            "--skip-version-check",
-            "--watch",
-            # Policy data is read on every decision and written only on a reload; this store
-            # mode roughly halved the per-blacklist-entry cost of a decision, measured here.
-            "--optimize-store-for-read-speed",
-            "--addr",
-            f"unix://{socket_path}",
-            "--unix-socket-perm",
-            "600",
-            "--ignore",
-            "*_test.rego",
-            "--log-level",
-            "info",
-            str(self._policies_dir),
+            *opa_run_args(
+                f"unix://{socket_path}",
+                [str(self._policies_dir)],
+                log_level=self._log_level,
+                decision_logs=self._decision_logs,
+                extra=("--unix-socket-perm", "600"),
+            ),
         ]
 
     def _next_socket_path(self) -> Path:
@@ -148,6 +161,10 @@ class SupervisedOpa:
             *self._argv(socket_path),
             stdin=asyncio.subprocess.DEVNULL,
             env=_child_environment(),
+            # A session (and process group) of its own: Ctrl-C in a terminal, or a signal to
+            # modgate's group, reaches modgate alone, which drains its requests with OPA
+            # still deciding, then stops OPA itself. (uvloop knows no process_group=.)
+            start_new_session=True,
         )
         self._process = process
         try:
@@ -159,7 +176,9 @@ class SupervisedOpa:
             await _stop(process)
             raise
         self._endpoint = OpaEndpoint.for_socket(str(socket_path), process.pid)
-        log.info("supervised OPA (pid %s) listening on %s", process.pid, socket_path)
+        log.info(
+            "supervised OPA (pid %s) serving %s on %s", process.pid, self._policies_dir, socket_path
+        )
 
     async def _wait_healthy(self, process: asyncio.subprocess.Process, socket_path: Path) -> None:
         loop = asyncio.get_running_loop()
@@ -185,13 +204,16 @@ class SupervisedOpa:
             if process is None:
                 return
             status = await process.wait()
-            log.error("supervised OPA exited with status %s; restarting", status)
             if self._endpoint is not None:
                 old, self._endpoint = self._endpoint, None
                 await self._tell(None)  # never ask the old address again
                 with contextlib.suppress(OSError):
                     os.unlink(old.unix_socket)
+            # Reported only after the delay: when modgate is being stopped as a whole (a
+            # signal to every process of its cgroup, as systemd sends), its shutdown
+            # cancels this task meanwhile, and a clean stop is not logged as a crash.
             await asyncio.sleep(RESTART_DELAY_S)
+            log.error("supervised OPA exited with status %s; restarting", status)
             try:
                 await self._start()
             except ConfigError as exc:

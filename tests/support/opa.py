@@ -1,6 +1,7 @@
 """A real OPA server (`opa run --server`) on a free loopback port, watching a policy dir.
 
-Extra `opa run` arguments start it the way a deployment does, e.g.
+It runs with the production command line (gateway/policy/opa_command.py). Extra `opa run`
+arguments and paths start it the way a deployment does, e.g.
 `--authentication=token --authorization=basic` with an authz policy directory; `token`
 is then sent with the health probe. `tls` serves https."""
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from gateway.policy.opa_command import DEFAULT_OPA_LOG_LEVEL, opa_run_args
 from tests.support.ports import free_port
 
 REPO_OPA = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "opa"
@@ -63,12 +65,16 @@ class OpaServer:
         log_path: Path | None = None,
         *,
         extra_args: tuple[str, ...] = (),
+        extra_paths: tuple[Path, ...] = (),
+        log_level: str = DEFAULT_OPA_LOG_LEVEL,
         token: str = "",
         tls: tuple[Path, Path, Path] | None = None,
     ) -> None:
         self.policies_dir = Path(policies_dir)
         self.binary = binary or find_opa()
         self.extra_args = extra_args
+        self.extra_paths = tuple(str(path) for path in extra_paths)
+        self.log_level = log_level
         self.token = token
         self.tls = tls  # (cert, key, CA): serve https with that pair, probe it with the CA
         self.port = free_port()
@@ -97,17 +103,12 @@ class OpaServer:
         self._proc = subprocess.Popen(
             [
                 str(self.binary),
-                "run",
-                "--server",
-                "--skip-version-check",
-                "--addr",
-                f"127.0.0.1:{self.port}",
-                "--watch",
-                "--ignore",
-                "*_test.rego",
-                *self.extra_args,
-                *self._tls_args(),
-                str(self.policies_dir),
+                *opa_run_args(
+                    f"127.0.0.1:{self.port}",
+                    [str(self.policies_dir), *self.extra_paths],
+                    log_level=self.log_level,
+                    extra=(*self.extra_args, *self._tls_args()),
+                ),
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
