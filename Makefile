@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 TOOLS := $(CURDIR)/.tools/bin
 OPA_VERSION := v1.22.2
 OPA := $(TOOLS)/opa
+PROMTOOL := $(TOOLS)/promtool
 DEV := .modgate
 
 .PHONY: run test lint bench tools venv lock system-deps policy-test clean
@@ -46,11 +47,23 @@ $(OPA):
 
 tools: $(OPA)
 
-# PostgreSQL (the tests start their own throwaway server) and wrk (for make bench),
-# from Debian's packages; skipped when already installed.
-system-deps:
+# PostgreSQL (the tests start their own throwaway server), promtool (the tests check
+# deploy/prometheus/ with it) and wrk (for make bench), from Debian's packages; skipped when
+# already there.
+system-deps: $(PROMTOOL)
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi
+
+# promtool alone, taken out of Debian's prometheus package into the tools directory:
+# installing the package would also install and start a Prometheus server.
+$(PROMTOOL):
+	@mkdir -p $(TOOLS)
+	@if command -v promtool >/dev/null; then ln -sf "$$(command -v promtool)" $@; else \
+	  work=$$(mktemp -d) && chmod 755 $$work && cd $$work && \
+	  (apt-get download -qq prometheus || (apt-get update -qq && apt-get download -qq prometheus)) && \
+	  cd - >/dev/null && \
+	  dpkg-deb --fsys-tarfile $$work/prometheus_*.deb | tar -xO ./usr/bin/promtool > $@.tmp && \
+	  chmod +x $@.tmp && mv $@.tmp $@ && rm -rf $$work; fi
 
 $(DEV)/certs/server.pem: | $(BIN)/modgate
 	$(BIN)/modgate certs init $(DEV)/certs
@@ -63,6 +76,7 @@ run: venv tools $(DEV)/certs/server.pem
 	  umask 077; MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \
 	    $(BIN)/modgate token create --subject dev --group developers > $(DEV)/dev-token; fi
 	@echo "modgate: https://127.0.0.1:8443  CA: $(DEV)/certs/ca.pem  token: $$(cat $(DEV)/dev-token)"
+	@echo "  metrics: http://127.0.0.1:9464/metrics (docs/operations.md)"
 	@echo "  try: SSL_CERT_FILE=$(DEV)/certs/ca.pem GOPROXY=https://127.0.0.1:8443 go mod download -json <module>@<version>"
 	@echo "  with ~/.netrc: machine 127.0.0.1:8443 login dev password <token>"
 	MODGATE_AUDIT_DATABASE_URL=sqlite+aiosqlite:///$(DEV)/audit.db \

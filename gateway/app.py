@@ -43,7 +43,8 @@ from .goproxy.info import resolved_version
 from .goproxy.requests import ModuleRequest, decode_request_path, parse_request
 from .identity.proof import request_proof
 from .identity.stage import IdentityStage, open_identity
-from .observability import Metrics
+from .logs import bind_request_id
+from .observability import Metrics, TimedPolicy
 from .operations import Operations, Readiness, healthz, metrics_page, readyz
 from .policy.engine import PolicyEngine
 from .policy.input import PolicyInput
@@ -120,7 +121,8 @@ async def proxy_endpoint(request: Request) -> Response:
     # Decoded once from the bytes sent; bytes that are not UTF-8 are kept for the route stage
     # to refuse and the audit record to show (escaped, audit/storable.py).
     path = decode_request_path(request.scope)
-    trail = RequestTrail(gw.audit.writer, uuid4().hex, path, client)
+    trail = RequestTrail(gw.audit.writer, uuid4().hex, path, client, metrics=gw.metrics)
+    bind_request_id(trail.request_id)
     try:
         return await _serve(gw, request, trail)
     except GatewayError as exc:
@@ -189,9 +191,13 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
         async with AsyncExitStack() as stack:
             enter = stack.enter_async_context
             audit = await enter(open_audit(settings.audit, metrics))
-            policy = await enter(open_policy(settings.policy))
+            policy = TimedPolicy(await enter(open_policy(settings.policy)), metrics)
             forward = await enter(
-                open_forwarder(settings.upstream, send_timeout_s=settings.server.send_timeout_s)
+                open_forwarder(
+                    settings.upstream,
+                    send_timeout_s=settings.server.send_timeout_s,
+                    metrics=metrics,
+                )
             )
             identity = await enter(open_identity(settings.identity, audit.tokens))
             app.state.gateway = Gateway(settings, identity, policy, audit, forward, metrics)

@@ -14,7 +14,6 @@ line on stderr and exit status 2 (bad settings or input) or 1 (a check failed).
 import argparse
 import asyncio
 import json
-import logging
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
@@ -27,6 +26,7 @@ from .audit.tokens import SqlTokenStore
 from .certs import DEFAULT_HOSTS, init_dev_pki
 from .errors import ConfigError
 from .identity.tokens import new_token
+from .logs import configure as configure_logging
 from .policy.layout import CONFIG_DIR, stray_data_files
 from .policy.opa import remote_endpoint
 from .policy.supervisor import find_opa
@@ -113,6 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve  # uvicorn is only needed here
 
     settings = for_serving(_settings(args))
+    configure_logging(settings.log.format, settings.log.level)
     if not settings.policy.opa_url:  # check what the supervised OPA needs before binding
         _check_bundled_policies(settings)
     else:  # the token file is readable and not empty: one line and exit 2, not a traceback
@@ -278,9 +279,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Until `serve` reads log.*, only warnings and errors: a chore such as `token create`
+    # prints what it was asked for and nothing from the libraries it uses.
+    configure_logging("text", "warning")
     args = parser().parse_args(argv)
     try:
         status: int = args.run(args)

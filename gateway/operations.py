@@ -9,6 +9,10 @@ Everyone else, the load balancer's probe included, gets a bare status:
     GET /readyz    200 "ready" | 503 "not ready" (operators: one line per problem)
     GET /metrics   Prometheus text (operators only; 401/403 otherwise)
 
+Prometheus is best pointed at the metrics listener instead (``metrics.listen``, plain http
+on 127.0.0.1:9464 by default, ``server.py``), which needs no token; /metrics here is for
+a scraper that can only reach the main port, over TLS with an operator's token.
+
 /readyz runs the checks each stage offers about itself (``health.Check``: OPA and its
 policy data, the audit store, the upstreams) at most once every ``upstream.probe_cache_s``
 seconds, however often it is asked, and concurrent probes share one look: asking it cannot

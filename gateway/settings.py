@@ -48,6 +48,11 @@ DEFAULT_ZIP_TIMEOUT_S = 900.0
 DEFAULT_PROBE_CACHE_S = 5.0
 DEFAULT_UNKNOWN_SUMDB_STATUS = 403
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+DEFAULT_LOG_FORMAT = "text"
+DEFAULT_LOG_LEVEL = "info"
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,34 @@ class SumdbSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LogSettings:
+    format: str = DEFAULT_LOG_FORMAT
+    """``text`` (readable lines) or ``json`` (one object per line, for log shippers)."""
+    level: str = DEFAULT_LOG_LEVEL
+    """``debug``, ``info`` (one line per request), ``warning`` or ``error``."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    listen: str = DEFAULT_METRICS_LISTEN
+    """``host:port`` of a plain-http listener serving /metrics to anyone who can reach it
+    (loopback by default: a local agent scrapes it); empty: none. /metrics on the main
+    port stays, for callers in ``server.operator_group``."""
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) as a host and a port; ConfigError if not."""
+    parts = urlsplit(f"//{listen}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or not 1 <= port <= 65535 or parts.path:
+        raise ConfigError(f"config key metrics.listen: {listen!r} is not host:port")
+    return parts.hostname, port
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
@@ -153,6 +186,8 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     sumdb: SumdbSettings = field(default_factory=SumdbSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 def _cast(key: str, raw: Any, kind: Any) -> Any:
@@ -293,6 +328,22 @@ def _validate_opa_credentials(policy: PolicySettings) -> None:
         raise ConfigError("config key policy.opa_ca_file: only for an https policy.opa_url")
 
 
+def _validate_observability(settings: Settings) -> None:
+    if settings.log.format not in LOG_FORMATS:
+        raise ConfigError(f"config key log.format: {settings.log.format!r} is not text or json")
+    if settings.log.level not in LOG_LEVELS:
+        raise ConfigError(
+            f"config key log.level: {settings.log.level!r} is not one of {', '.join(LOG_LEVELS)}"
+        )
+    if settings.metrics.listen:
+        host, port = listen_address(settings.metrics.listen)
+        if port == settings.server.port and host == settings.server.host:
+            raise ConfigError(
+                f"config key metrics.listen: {settings.metrics.listen!r} is the main listener "
+                "(server.host, server.port)"
+            )
+
+
 def validate(settings: Settings) -> Settings:
     """Reject contradictions and bad values with the key named."""
     for url in settings.upstream.public:
@@ -351,6 +402,7 @@ def validate(settings: Settings) -> Settings:
             "directly)"
         )
     _validate_opa_credentials(settings.policy)
+    _validate_observability(settings)
     if tls.plain_http and settings.server.host not in LOOPBACK_HOSTS:
         raise ConfigError(
             f"tls.plain_http = true only on a loopback address, not server.host = "

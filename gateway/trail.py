@@ -24,8 +24,10 @@ from .audit.writer import AuditWriter
 from .goproxy.requests import ModuleRequest, SumdbRequest
 from .http.delivery import Delivery
 from .identity.base import ANONYMOUS, Identity
+from .observability import Metrics
 from .policy.decision import Decision
 from .policy.input import PolicyInput
+from .reporting import report_request
 
 
 @dataclass
@@ -34,6 +36,8 @@ class RequestTrail:
     request_id: str
     path: str
     client_address: str
+    metrics: Metrics | None = field(default=None, repr=False)
+    """Where the request is counted once complete (``reporting.py``)."""
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.perf_counter)
     target: ModuleRequest | SumdbRequest | None = None
@@ -154,13 +158,22 @@ class RequestTrail:
         error_code: str | None = None,
         reasons: tuple[str, ...] | None = None,
     ) -> None:
+        duration_s = time.perf_counter() - self.started
+        report_request(
+            self,
+            self.metrics,
+            status=status,
+            size=size,
+            duration_s=duration_s,
+            error_code=error_code,
+        )
         self.writer.complete_later(
             Completion(
                 request_id=self.request_id,
                 status=status,
                 bytes=size,
                 sha256=sha256_hex,
-                duration_ms=(time.perf_counter() - self.started) * 1000,
+                duration_ms=duration_s * 1000,
                 completed_at=datetime.now(UTC),
                 upstream=self.upstream,
                 error_code=error_code,

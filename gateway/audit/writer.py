@@ -135,6 +135,7 @@ class AuditWriter:
             live = []
             for queued in batch:
                 if queued.deadline <= now:  # its caller must not wait longer: never written
+                    self._metrics.audit_write_failures.inc(reason="late")
                     _settle(queued, AuditError(self._late_reason()))
                 else:
                     live.append(queued)
@@ -153,8 +154,9 @@ class AuditWriter:
         events = [AuditEvent(self._writer_id, first + i, item) for i, item in enumerate(items)]
         self._next_seq = first + len(events)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._sink.write(events)
+            with self._metrics.timed_commit(len(items)):
+                async with asyncio.timeout(self._timeout_s):
+                    await self._sink.write(events)
         except RowRejectedError:
             self._next_seq = first  # rolled back for certain: the numbers are free again
             raise
@@ -172,10 +174,14 @@ class AuditWriter:
             _settle(queued, None)
 
     def _fail(self, batch: list[_Queued], exc: BaseException) -> None:
-        if isinstance(exc, TimeoutError):
+        timed_out = isinstance(exc, TimeoutError)
+        if timed_out:
             reason = self._late_reason()
         else:
             reason = "audit store unavailable: request refused (fail closed)"
+        self._metrics.audit_write_failures.inc(
+            len(batch), reason="timeout" if timed_out else "unavailable"
+        )
         log.error("audit write of %d rows failed: %s", len(batch), type(exc).__name__)
         for queued in batch:
             _settle(queued, AuditError(reason))

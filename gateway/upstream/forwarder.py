@@ -31,6 +31,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import UpstreamError, UpstreamTimeoutError
+from ..observability import Metrics
 from ..settings import DEFAULT_TOTAL_TIMEOUT_S, DEFAULT_ZIP_TIMEOUT_S
 
 MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # go.mod files may be up to 16 MiB (x/mod/zip)
@@ -68,7 +69,9 @@ class UpstreamReply:
         headers: dict[str, str],
         body: bytes | None,
         response: aiohttp.ClientResponse | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self.upstream = upstream
         self.status = status
         self.headers = headers
@@ -93,9 +96,15 @@ class UpstreamReply:
             async for chunk in self._response.content.iter_chunked(STREAM_CHUNK_BYTES):
                 yield chunk
         except TimeoutError as exc:  # a sock_read or total deadline mid-body
+            self._failed("body_timeout")
             raise UpstreamTimeoutError(f"upstream {self.upstream} timed out mid-body") from exc
         except (aiohttp.ClientError, OSError) as exc:
+            self._failed("body_error")
             raise UpstreamError(f"upstream {self.upstream} broke off the body") from exc
+
+    def _failed(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.upstream_failures.inc(upstream=self.upstream, reason=reason)
 
     def close(self) -> None:
         if self._response is not None:
@@ -116,8 +125,10 @@ class Forwarder:
         *,
         total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
         zip_timeout_s: float = DEFAULT_ZIP_TIMEOUT_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
+        self._metrics = Metrics() if metrics is None else metrics
         self._buffered_timeout = aiohttp.ClientTimeout(
             total=total_timeout_s, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
@@ -140,21 +151,26 @@ class Forwarder:
         for base in bases:
             url = upstream_url(base, path)
             shown = redact(base)
+            self._metrics.upstream_requests.inc(upstream=shown)
             try:
                 response = await self._session.get(url, timeout=timeout, allow_redirects=False)
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 timeouts += 1
                 failures.append(f"{shown}: timeout")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="timeout")
                 continue
             except (aiohttp.ClientError, OSError) as exc:
                 failures.append(f"{shown}: {type(exc).__name__}")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="connection")
                 continue
             if response.status >= 500:
                 failures.append(f"{shown}: HTTP {response.status}")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="http_5xx")
                 response.release()
                 continue
             if 300 <= response.status < 400:  # never shown: Location may name any host
                 failures.append(f"{shown}: HTTP {response.status} (redirects are not followed)")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="redirect")
                 response.release()
                 continue
             try:
@@ -162,8 +178,10 @@ class Forwarder:
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 timeouts += 1
                 failures.append(f"{shown}: timeout reading body")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="body_timeout")
             except (aiohttp.ClientError, OSError) as exc:
                 failures.append(f"{shown}: {type(exc).__name__} reading body")
+                self._metrics.upstream_failures.inc(upstream=shown, reason="body_error")
         summary = "; ".join(failures)
         if timeouts == len(failures):
             raise UpstreamTimeoutError(f"upstream timed out ({summary})")
@@ -186,7 +204,7 @@ class Forwarder:
     ) -> UpstreamReply:
         headers = {h: response.headers[h] for h in PASSED_HEADERS if h in response.headers}
         if stream and response.status == 200:
-            return UpstreamReply(shown, 200, headers, None, response)
+            return UpstreamReply(shown, 200, headers, None, response, self._metrics)
         limit = MAX_BUFFERED_BYTES if response.status == 200 else MAX_ERROR_BODY_BYTES
         try:
             body = await _read_capped(response, limit)
@@ -196,6 +214,7 @@ class Forwarder:
             if response.status != 200:
                 body = body[:limit]
             else:
+                self._metrics.upstream_failures.inc(upstream=shown, reason="too_large")
                 raise UpstreamError(f"upstream {shown} sent a body over {limit} bytes")
         return UpstreamReply(shown, response.status, headers, body)
 

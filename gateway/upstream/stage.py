@@ -21,6 +21,7 @@ from starlette.responses import Response
 from ..errors import PrivateLeakError, UpstreamError
 from ..goproxy.requests import ModuleRequest, SumdbRequest
 from ..health import Check
+from ..observability import Metrics
 from ..settings import UpstreamSettings
 from ..types import Route
 from .forwarder import Forwarder, UpstreamReply
@@ -84,7 +85,7 @@ class ForwardStage:
 
 @asynccontextmanager
 async def open_forwarder(
-    settings: UpstreamSettings, *, send_timeout_s: float
+    settings: UpstreamSettings, *, send_timeout_s: float, metrics: Metrics | None = None
 ) -> AsyncIterator[ForwardStage]:
     """The forward stage over one shared HTTP session, closed on exit."""
     connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
@@ -95,6 +96,7 @@ async def open_forwarder(
             settings.read_timeout_s,
             total_timeout_s=settings.total_timeout_s,
             zip_timeout_s=settings.zip_timeout_s,
+            metrics=metrics,
         )
         limits = ServingLimits(settings.max_zip_bytes, send_timeout_s, settings.zip_timeout_s)
         yield ForwardStage(forwarder, settings, limits)

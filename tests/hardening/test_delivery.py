@@ -33,6 +33,7 @@ from tests.support.gomodules import (
     go_mod_download,
     write_proxy_tree,
 )
+from tests.support.metrics import scrape
 from tests.support.opa import OpaServer
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
@@ -219,6 +220,11 @@ def test_upstream_breaking_off_a_zip_aborts_the_client_and_records_502(
     # given an upstream that stops after 300,000 bytes of a zip (with or without a length)
     size = len(zips.small.zip)
     upstream.chunked, upstream.truncate_body_after = chunked, 300_000
+    broken = (
+        "modgate_upstream_failures_total",
+        (("reason", "body_error"), ("upstream", upstream.url.rstrip("/"))),
+    )
+    before = scrape(gateway.metrics_url).get(broken, 0)
     # when a client downloads it, then it sees an error, not a short body taken as whole
     headers, received, request_id = fetch_expecting_a_broken_body(
         gateway, tls_context, tokens.alice, zip_path(SMALL)
@@ -233,6 +239,8 @@ def test_upstream_breaking_off_a_zip_aborts_the_client_and_records_502(
     assert (row["status"], row["error_code"]) == (502, "upstream_failed")
     assert row["bytes"] <= 300_000
     assert row["sha256"] == sha256_hex(zips.small.zip[: row["bytes"]])
+    # and the metrics count it as a pull that failed at that upstream
+    assert scrape(gateway.metrics_url)[broken] - before == 1
 
 
 def test_upstream_going_silent_mid_zip_aborts_the_client_and_records_504(

@@ -20,14 +20,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class GatewayProcess:
-    """`modgate serve` on 127.0.0.1:<free port> with the given MODGATE_* settings."""
+    """`modgate serve` on 127.0.0.1:<free port> with the given MODGATE_* settings, and its
+    metrics listener on another free port (unless ``env`` sets MODGATE_METRICS_LISTEN)."""
 
     def __init__(self, env: dict[str, str], ca_file: Path, log_path: Path) -> None:
         self.port = free_port()
+        self.metrics_listen = f"127.0.0.1:{free_port()}"
         self.ca_file = ca_file
         self.log_path = log_path
         self.env = {
             **os.environ,
+            "MODGATE_METRICS_LISTEN": self.metrics_listen,
             **env,
             "MODGATE_SERVER_PORT": str(self.port),
             "MODGATE_SERVER_HOST": "127.0.0.1",
@@ -45,6 +48,11 @@ class GatewayProcess:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """The metrics listener's page (plain http, no credentials)."""
+        return f"http://{self.env['MODGATE_METRICS_LISTEN']}/metrics"
+
     def start(self, timeout_s: float = 30.0) -> GatewayProcess:
         log = self.log_path.open("ab")
         self._log = log
@@ -59,6 +67,7 @@ class GatewayProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
+                self.stop()  # closes the log file too
                 raise RuntimeError(f"modgate exited at start:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", context=context, timeout=1):

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ConfigError
-from gateway.settings import Settings, first_proxy_url, for_serving, load_settings
+from gateway.settings import (
+    Settings,
+    first_proxy_url,
+    for_serving,
+    listen_address,
+    load_settings,
+)
 
 PLAIN = {"MODGATE_TLS_PLAIN_HTTP": "true"}
 
@@ -50,6 +56,16 @@ def test_env_overrides_file_and_lists_are_comma_separated(tmp_path: Path) -> Non
             '[server]\nhost = "0.0.0.0"\n[tls]\nplain_http = true\n',
             {},
             "only on a loopback address",
+        ),
+        ('[log]\nformat = "logfmt"\n', {}, "log.format: 'logfmt' is not text or json"),
+        ("", {"MODGATE_LOG_LEVEL": "INFO"}, "log.level: 'INFO' is not one of debug, info"),
+        ('[metrics]\nlisten = "9464"\n', {}, "metrics.listen: '9464' is not host:port"),
+        ('[metrics]\nlisten = "127.0.0.1:99999"\n', {}, "is not host:port"),
+        ('[metrics]\nlisten = "127.0.0.1:9464/metrics"\n', {}, "is not host:port"),
+        (
+            '[metrics]\nlisten = "127.0.0.1:8443"\n',
+            {},
+            "metrics.listen: '127.0.0.1:8443' is the main listener",
         ),
     ],
 )
@@ -99,3 +115,16 @@ def test_serving_without_tls_files_or_explicit_plain_http_is_refused() -> None:
 )
 def test_first_proxy_url(goproxy: str, first: str) -> None:
     assert first_proxy_url(goproxy) == first
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:9100", ("::1", 9100))],
+)
+def test_metrics_listen_is_a_host_and_a_port(listen: str, address: tuple[str, int]) -> None:
+    assert listen_address(listen) == address
+    assert load_settings(None, env={"MODGATE_METRICS_LISTEN": listen}).metrics.listen == listen
+
+
+def test_an_empty_metrics_listen_turns_the_listener_off() -> None:
+    assert load_settings(None, env={"MODGATE_METRICS_LISTEN": ""}).metrics.listen == ""
