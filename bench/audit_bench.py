@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -56,7 +55,7 @@ from gateway.audit.sink import (  # noqa: E402
 from gateway.audit.writer import AuditWriter  # noqa: E402
 from gateway.goproxy.requests import ModuleRequest  # noqa: E402
 from gateway.identity.base import Identity  # noqa: E402
-from gateway.policy.input import policy_input  # noqa: E402
+from gateway.policy.input import PolicyInput  # noqa: E402
 from tests.support.postgres import ThrowawayPostgres  # noqa: E402
 
 MECHANISMS: dict[str, InsertRows] = {
@@ -72,7 +71,7 @@ IDENTITY = Identity(subject="alice", groups=("developers",), method="token")
 def decision(request_id: str) -> DecisionRecord:
     """A decision as the gateway records it, with its real policy input document."""
     now = datetime.now(UTC)
-    document = policy_input(request_id, TARGET, IDENTITY, "127.0.0.1", now)
+    policy_input = PolicyInput(request_id, TARGET, IDENTITY, "127.0.0.1", now)
     return DecisionRecord(
         request_id=request_id,
         received_at=now,
@@ -91,8 +90,8 @@ def decision(request_id: str) -> DecisionRecord:
         policy_revision="2026-11-25",
         route="public",
         upstream=None,
-        policy_input=json.dumps(document, separators=(",", ":")),
-        input_shape=document["shape"],
+        policy_input=policy_input.json_text,
+        input_shape=policy_input.shape,
     )
 
 
