@@ -57,6 +57,7 @@ from gateway.goproxy.requests import ModuleRequest  # noqa: E402
 from gateway.identity.base import Identity  # noqa: E402
 from gateway.policy.input import PolicyInput  # noqa: E402
 from tests.support.postgres import ThrowawayPostgres  # noqa: E402
+from tests.support.records import completion_record, decision_record  # noqa: E402
 
 MECHANISMS: dict[str, InsertRows] = {
     "executemany": executemany_rows,
@@ -70,35 +71,19 @@ IDENTITY = Identity(subject="alice", groups=("developers",), method="token")
 
 def decision(request_id: str) -> DecisionRecord:
     """A decision as the gateway records it, with its real policy input document."""
-    now = datetime.now(UTC)
-    policy_input = PolicyInput(request_id, TARGET, IDENTITY, "127.0.0.1", now)
-    return DecisionRecord(
-        request_id=request_id,
-        received_at=now,
-        subject="alice",
-        groups=("developers",),
-        auth_method="token",
-        client_address="127.0.0.1",
-        kind="zip",
-        path="/example.com/hello/@v/v1.0.0.zip",
-        module="example.com/hello",
-        version="v1.0.0",
-        requested_version=None,
-        decision="allow",
-        reasons=(),
-        error_code=None,
+    policy_input = PolicyInput(request_id, TARGET, IDENTITY, "127.0.0.1", datetime.now(UTC))
+    return decision_record(
+        request_id,
+        received_at=policy_input.now,
         policy_revision="2026-11-25",
-        route="public",
-        upstream=None,
         policy_input=policy_input.json_text,
         input_shape=policy_input.shape,
     )
 
 
 def completion(request_id: str) -> Completion:
-    return Completion(
-        request_id, 200, 35_000, "ab" * 32, 4.2, datetime.now(UTC), upstream="http://127.0.0.1"
-    )
+    """A realistic small module zip's completion (35 kB)."""
+    return completion_record(request_id, bytes=35_000, duration_ms=4.2, upstream="http://127.0.0.1")
 
 
 def server_cpu_s(postgres: ThrowawayPostgres) -> float:

@@ -8,13 +8,11 @@ elsewhere; the SQLite cases run either way.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -26,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.audit import migrate
 from gateway.audit.database import open_engine
 from gateway.audit.models import audit_events, audit_records_view
-from gateway.audit.records import Completion, DecisionRecord, Resolution
+from gateway.audit.records import Resolution
 from gateway.audit.sink import (
     AsyncpgSink,
     AuditSink,
@@ -38,39 +36,9 @@ from gateway.audit.writer import AuditWriter
 from gateway.errors import AuditError
 from gateway.observability import Metrics
 from tests.support.postgres import ThrowawayPostgres, find_bindir
-
-INPUT = {"shape": 1, "request": {"kind": "zip", "module": "example.com/hello"}}
-
-
-def decision(request_id: str, **changes: object) -> DecisionRecord:
-    record = DecisionRecord(
-        request_id=request_id,
-        received_at=datetime.now(UTC),
-        subject="alice",
-        groups=("developers",),
-        auth_method="token",
-        client_address="127.0.0.1",
-        kind="zip",
-        path="/example.com/hello/@v/v1.0.0.zip",
-        module="example.com/hello",
-        version="v1.0.0",
-        requested_version=None,
-        decision="allow",
-        reasons=(),
-        error_code=None,
-        policy_revision="r1",
-        route="public",
-        upstream=None,
-        policy_input=json.dumps(INPUT, separators=(",", ":")),
-        input_shape=1,
-    )
-    return dataclasses.replace(record, **changes)  # type: ignore[arg-type]
-
-
-def completion(request_id: str, **changes: object) -> Completion:
-    digest = hashlib.sha256(b"zip bytes").hexdigest()
-    done = Completion(request_id, 200, 9, digest, 1.5, datetime.now(UTC), upstream="http://u")
-    return dataclasses.replace(done, **changes)  # type: ignore[arg-type]
+from tests.support.records import INPUT, ZIP_BYTES
+from tests.support.records import completion_record as completion
+from tests.support.records import decision_record as decision
 
 
 @dataclass
@@ -165,7 +133,7 @@ async def test_completion_fills_in_status_bytes_and_hash(store: Store) -> None:
         await writer.record(decision(rid))
         writer.complete_later(completion(rid))
     (stored,) = await rows(store.engine, [rid])
-    digest = hashlib.sha256(b"zip bytes").hexdigest()
+    digest = hashlib.sha256(ZIP_BYTES).hexdigest()
     assert (stored["status"], stored["bytes"], stored["sha256"]) == (200, 9, digest)
     assert stored["upstream"] == "http://u" and stored["completed_at"] is not None
     assert stored["reasons"] == [] and stored["error_code"] is None  # kept from the decision
