@@ -51,6 +51,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 DEFAULT_LOG_FORMAT = "text"
 DEFAULT_LOG_LEVEL = "info"
 LOG_FORMATS = ("text", "json")
+CLIENT_CERT_MODES = ("none", "optional", "required")
+CERT_SUBJECT_SOURCES = ("uri", "dns", "email", "cn")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
 
@@ -82,6 +84,12 @@ class TlsSettings:
     key_file: str = ""
     plain_http: bool = False
     """Serve plain http: only for a loopback demo (the go command sends no credentials)."""
+    client_cert: str = "none"
+    """Ask clients for a certificate: "none", "optional" (verified when one is sent: a
+    request without one is identified by its Authorization header, or is anonymous) or
+    "required" (a handshake without one fails)."""
+    client_ca_file: str = ""
+    """PEM bundle of the CAs whose client certificates are accepted (and only these)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,9 @@ class IdentitySettings:
     """How long an unknown token id is remembered as unknown (no store lookup meanwhile)."""
     failed_auth_per_minute: int = DEFAULT_FAILED_AUTH_PER_MINUTE
     """Bad credentials one client address may send per minute before 429; 0 disables."""
+    cert_subject_from: tuple[str, ...] = CERT_SUBJECT_SOURCES
+    """Where a client certificate's subject is read, first match wins: "uri" (a SPIFFE ID
+    or other URI SAN), "dns" (a DNS SAN), "email" (an e-mail SAN), "cn" (subject CN)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +355,31 @@ def _validate_observability(settings: Settings) -> None:
             )
 
 
+def _check_client_certificates(tls: TlsSettings, identity: IdentitySettings) -> None:
+    if tls.client_cert not in CLIENT_CERT_MODES:
+        raise ConfigError(
+            f"config key tls.client_cert: {tls.client_cert!r} is not none, optional or required"
+        )
+    if tls.client_cert != "none" and tls.plain_http:
+        raise ConfigError("tls.client_cert needs TLS: it contradicts tls.plain_http = true")
+    if tls.client_cert != "none" and not tls.client_ca_file:
+        raise ConfigError(
+            f"tls.client_cert = {tls.client_cert!r} needs tls.client_ca_file: "
+            "the CAs whose client certificates are accepted"
+        )
+    if tls.client_cert == "none" and tls.client_ca_file:
+        raise ConfigError(
+            "tls.client_ca_file is set but tls.client_cert is none: no client is asked for a "
+            "certificate; set tls.client_cert to optional or required"
+        )
+    unknown = [s for s in identity.cert_subject_from if s not in CERT_SUBJECT_SOURCES]
+    if unknown or not identity.cert_subject_from:
+        raise ConfigError(
+            f"config key identity.cert_subject_from: {list(identity.cert_subject_from)!r}: "
+            f"a non-empty list of {', '.join(CERT_SUBJECT_SOURCES)}"
+        )
+
+
 def validate(settings: Settings) -> Settings:
     """Reject contradictions and bad values with the key named."""
     for url in settings.upstream.public:
@@ -360,9 +396,14 @@ def validate(settings: Settings) -> Settings:
     tls = settings.tls
     if tls.plain_http and (tls.cert_file or tls.key_file):
         raise ConfigError("tls.plain_http = true contradicts tls.cert_file/tls.key_file: pick one")
-    for key, path in (("cert_file", tls.cert_file), ("key_file", tls.key_file)):
+    for key, path in (
+        ("cert_file", tls.cert_file),
+        ("key_file", tls.key_file),
+        ("client_ca_file", tls.client_ca_file),
+    ):
         if path and not Path(path).is_file():
             raise ConfigError(f"config key tls.{key}: no such file {path!r}")
+    _check_client_certificates(tls, settings.identity)
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError(f"config key server.port: {settings.server.port} is not a TCP port")
     server = settings.server

@@ -25,6 +25,10 @@ adds, from ``ServerSettings``:
 TLS is set up here, at TCP accept, rather than by uvicorn's listener: a listener's TLS
 handshake is invisible to the protocol (``connection_made`` comes after it) and has uvloop's
 fixed 60 s timeout, so neither the connection limit nor the header deadline could cover it.
+Once the handshake is done, what it negotiated (the verified client certificate, the
+version, the suite) goes into every request's scope as the standard ASGI TLS extension,
+``scope["extensions"]["tls"]`` (``tls.py``): uvicorn offers none, and nothing of uvicorn is
+patched for it, this class builds the scope's extensions itself.
 
 Every refusal is counted in ``metrics.http_refused`` (``modgate_http_refused_total``) by
 reason; none reaches the app, so none is in the audit trail. uvicorn's own 400 for what
@@ -47,6 +51,7 @@ from uvicorn.server import ServerState
 from ..observability import Metrics
 from ..settings import ServerSettings
 from .connection import CONNECTION_EXTENSION, SocketConnection, reset_on_close
+from .tls import TLS_EXTENSION, tls_extension
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +168,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
         self._connection: SocketConnection | None = None
+        self._extensions: dict[str, Any] = {}
         self._max_head_bytes = (
             self.limits.max_request_line_bytes + self.limits.max_header_bytes + END_OF_HEAD
         )
@@ -222,6 +228,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._raw is None:
             raise RuntimeError("HTTP started before the connection was made")
         self._connection = SocketConnection(transport, self._raw, self._mark_aborted)
+        # Read once per connection: every request on it shares the same handshake.
+        self._extensions = {CONNECTION_EXTENSION: self._connection}
+        tls = tls_extension(transport.get_extra_info("ssl_object"))
+        if tls is not None:
+            self._extensions[TLS_EXTENSION] = tls
         self._http_started = True
         super().connection_made(transport)
 
@@ -338,7 +349,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self.limits.header_timeout_s, self._header_deadline_passed
             )
         scope = cast(dict[str, Any], self.scope)
-        scope["extensions"] = {CONNECTION_EXTENSION: self._connection}
+        scope["extensions"] = dict(self._extensions)  # a request's own: the app may add
 
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)

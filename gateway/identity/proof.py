@@ -5,17 +5,18 @@ never read first-wins), the client's address (for the budget of bad credentials)
 TLS peer certificate chain. A new credential form (mTLS, JWT) is a new ``Identifier``
 reading what it needs from here, not a new signature through the pipeline.
 
-The chain is empty today: modgate does not ask clients for certificates yet. When it does,
-the TLS layer hands the verified chain (DER, leaf first) to the app through the connection
-it already puts in the scope (``http/connection.py``, ``modgate.connection``), and
-``request_proof`` copies it here.
+The chain comes from the ASGI TLS extension the protocol class puts in the scope
+(``http/tls.py``): present only when the handshake verified it against
+``tls.client_ca_file``, so anything here is a certificate of a trusted CA.
 """
 
+import ssl
 from dataclasses import dataclass
 from functools import cached_property
 
 from starlette.requests import Request
 
+from ..http.tls import TLS_EXTENSION
 from .base import Credentials
 from .headers import parse_authorization, single_authorization
 
@@ -50,4 +51,6 @@ class RequestProof:
 def request_proof(request: Request) -> RequestProof:
     """What ``request`` presents, read from its headers and connection."""
     client = request.client.host if request.client else ""
-    return RequestProof(tuple(request.headers.getlist("authorization")), client)
+    tls = request.scope.get("extensions", {}).get(TLS_EXTENSION) or {}
+    chain = tuple(ssl.PEM_cert_to_DER_cert(pem) for pem in tls.get("client_cert_chain", ()))
+    return RequestProof(tuple(request.headers.getlist("authorization")), client, chain)

@@ -1,7 +1,10 @@
 """open_identity: the identify stage, opened from the ``[identity]`` settings.
 
-Its identifiers are tried in order on a request's ``RequestProof``; today one, the API
-token (``tokens.py``, read from ``store``). mTLS or JWT add an identifier here.
+Its identifiers are tried in order on a request's ``RequestProof``: the API token
+(``tokens.py``, read from ``store``) from the Authorization header, then the verified
+client certificate (``certificates.py``). A request with both is identified by its
+header: a developer's own token on a shared runner's certificate names the developer.
+JWT adds an identifier here.
 """
 
 from collections.abc import AsyncIterator
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 
 from ..settings import IdentitySettings
 from .base import Identifier, Identity
+from .certificates import CertificateIdentifier
 from .identify import identify
 from .proof import RequestProof
 from .ratelimit import FailedAuthLimiter
@@ -32,4 +36,5 @@ async def open_identity(
     settings: IdentitySettings, store: TokenStore
 ) -> AsyncIterator[IdentityStage]:
     tokens = TokenIdentifier(store, settings.token_cache_s, settings.negative_cache_s)
-    yield IdentityStage((tokens,), FailedAuthLimiter(settings.failed_auth_per_minute))
+    certificates = CertificateIdentifier(settings.cert_subject_from)
+    yield IdentityStage((tokens, certificates), FailedAuthLimiter(settings.failed_auth_per_minute))

@@ -183,3 +183,12 @@ test_malformed_data_denies_with_reason if {
 	result.allow == false
 	startswith(result.reasons[0], "malformed policy data: private must have exactly the keys")
 }
+
+# A verified client certificate (method "mtls") is an authenticated identity like a token,
+# and its groups (the certificate's OUs) open private paths the same way.
+test_client_certificate_identity_reaches_private_paths if {
+	builder := {"authenticated": true, "subject": "spiffe://corp.example/ci/builder", "groups": ["developers"], "method": "mtls"}
+	result := decide(with_identity(module_input("zip", "corp.example.com/lib", "v1.0.0"), builder))
+	result.allow == true
+	result.route == "private"
+}

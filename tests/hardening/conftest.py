@@ -28,15 +28,19 @@ def serve_own(
     private_upstream: UpstreamServer,
 ) -> ServeOwn:
     """``with serve_own(MODGATE_AUDIT_TIMEOUT_S="1") as gateway:``: `modgate serve` over TLS
-    on the session's PostgreSQL, OPA and upstreams, with the given ``MODGATE_*`` settings."""
+    on the session's PostgreSQL, OPA and upstreams, with the given ``MODGATE_*`` settings
+    (and ``probe_cert``, the client certificate its start-up probe presents, if needed)."""
 
     @contextmanager
-    def serve(**overrides: str) -> Iterator[GatewayProcess]:
+    def serve(
+        probe_cert: tuple[Path, Path] | None = None, **overrides: str
+    ) -> Iterator[GatewayProcess]:
         env = {
             **gateway_env(pki, postgres, opa_server.url, public_upstream.url, private_upstream.url),
             **overrides,
         }
-        with GatewayProcess(env, pki.ca_cert, tmp_path / "modgate.log") as process:
+        log = tmp_path / "modgate.log"
+        with GatewayProcess(env, pki.ca_cert, log, probe_cert) as process:
             yield process
 
     return serve

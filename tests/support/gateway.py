@@ -23,8 +23,17 @@ class GatewayProcess:
     """`modgate serve` on 127.0.0.1:<free port> with the given MODGATE_* settings, and its
     metrics listener on another free port (unless ``env`` sets MODGATE_METRICS_LISTEN)."""
 
-    def __init__(self, env: dict[str, str], ca_file: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        ca_file: Path,
+        log_path: Path,
+        probe_cert: tuple[Path, Path] | None = None,
+    ) -> None:
+        """``probe_cert`` (certificate, key): what the start-up probe presents to a gateway
+        that requires client certificates."""
         self.port = free_port()
+        self.probe_cert = probe_cert
         self.metrics_listen = f"127.0.0.1:{free_port()}"
         self.ca_file = ca_file
         self.log_path = log_path
@@ -64,6 +73,8 @@ class GatewayProcess:
             stderr=subprocess.STDOUT,
         )
         context = ssl.create_default_context(cafile=str(self.ca_file))
+        if self.probe_cert is not None:
+            context.load_cert_chain(*self.probe_cert)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -57,6 +57,12 @@ def test_env_overrides_file_and_lists_are_comma_separated(tmp_path: Path) -> Non
             {},
             "only on a loopback address",
         ),
+        ('[tls]\nclient_cert = "yes"\n', {}, "tls.client_cert: 'yes' is not none, optional or"),
+        ('[tls]\nclient_cert = "required"\n', {}, "needs tls.client_ca_file"),
+        ('[tls]\nclient_ca_file = "/no/such/ca.pem"\n', {}, "tls.client_ca_file: no such file"),
+        ('[tls]\nplain_http = true\nclient_cert = "optional"\n', {}, "tls.client_cert needs TLS"),
+        ('[identity]\ncert_subject_from = ["cn", "ou"]\n', {}, "identity.cert_subject_from"),
+        ("", {"MODGATE_IDENTITY_CERT_SUBJECT_FROM": ""}, "identity.cert_subject_from"),
         ('[log]\nformat = "logfmt"\n', {}, "log.format: 'logfmt' is not text or json"),
         ("", {"MODGATE_LOG_LEVEL": "INFO"}, "log.level: 'INFO' is not one of debug, info"),
         ('[metrics]\nlisten = "9464"\n', {}, "metrics.listen: '9464' is not host:port"),
@@ -77,6 +83,13 @@ def test_bad_settings_are_refused_naming_the_key(
     with pytest.raises(ConfigError) as caught:
         load_settings(config, env=env)
     assert message in caught.value.reason
+
+
+def test_a_client_ca_without_asking_for_client_certificates_is_refused(tmp_path: Path) -> None:
+    bundle = tmp_path / "client-ca.pem"
+    bundle.write_text("")
+    with pytest.raises(ConfigError, match=r"tls\.client_cert is none"):
+        load_settings(None, env={"MODGATE_TLS_CLIENT_CA_FILE": str(bundle)})
 
 
 def test_public_upstream_defaults_to_the_first_url_of_goproxy() -> None:

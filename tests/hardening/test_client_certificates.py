@@ -1,0 +1,263 @@
+"""mTLS on the client-facing port: only certificates of ``tls.client_ca_file`` get in, and
+the one that does names the request's identity (issue 10, point 1).
+
+Each case is a real TLS handshake with `modgate serve` (Python's ssl client, through httpx),
+on the session's PostgreSQL, OPA and upstreams. The certificates are real X.509 made here
+with `cryptography`: a CA of the test's own as ``tls.client_ca_file``, and a foreign CA
+that signs certificates shaped exactly like the trusted ones. Whether a certificate got in
+is read from the audit trail: the record of an identified request names its subject,
+its groups and the method ``mtls``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gateway.certs import DevPki
+from tests.conftest import Tokens
+from tests.hardening.conftest import ServeOwn
+from tests.support.audit import audit_rows
+from tests.support.gateway import GatewayProcess
+from tests.support.postgres import ThrowawayPostgres
+
+pytestmark = [pytest.mark.postgres, pytest.mark.opa]
+
+LIST = "/example.com/hello/@v/list"
+NOW = dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Authority:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def create(cls, name: str) -> Authority:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(cert, key)
+
+    def write(self, path: Path) -> Path:
+        path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def issue(
+        self,
+        directory: Path,
+        name: str,
+        *,
+        units: tuple[str, ...] = (),
+        sans: tuple[x509.GeneralName, ...] = (),
+        usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
+        not_after: dt.datetime = NOW + dt.timedelta(hours=1),
+    ) -> tuple[Path, Path]:
+        """A client certificate and its key, as PEM files in ``directory``."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        attributes = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, u) for u in units]
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, name))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name(attributes))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(min(NOW - dt.timedelta(hours=1), not_after - dt.timedelta(hours=1)))
+            .not_valid_after(not_after)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        cert_path = directory / f"{name}.pem"
+        key_path = directory / f"{name}-key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def trusted() -> Authority:
+    return Authority.create("modgate test client CA")
+
+
+@pytest.fixture(scope="module")
+def foreign() -> Authority:
+    return Authority.create("modgate test client CA")  # the same name, another key
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Path:
+    directory = tmp_path / "client-certs"
+    directory.mkdir()
+    return directory
+
+
+def serve_mtls(serve_own: ServeOwn, trusted: Authority, directory: Path, mode: str) -> Any:
+    return serve_own(
+        trusted.issue(directory, "probe"),
+        MODGATE_TLS_CLIENT_CERT=mode,
+        MODGATE_TLS_CLIENT_CA_FILE=str(trusted.write(directory / "client-ca.pem")),
+    )
+
+
+@pytest.fixture
+def required(serve_own: ServeOwn, trusted: Authority, certs: Path) -> Iterator[GatewayProcess]:
+    with serve_mtls(serve_own, trusted, certs, "required") as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def optional(serve_own: ServeOwn, trusted: Authority, certs: Path) -> Iterator[GatewayProcess]:
+    with serve_mtls(serve_own, trusted, certs, "optional") as gateway:
+        yield gateway
+
+
+def get(
+    gateway: GatewayProcess,
+    pki: DevPki,
+    cert: tuple[Path, Path] | None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    with httpx.Client(base_url=gateway.url, verify=context, timeout=10) as client:
+        return client.get(LIST, headers=headers)
+
+
+def refused_handshake(gateway: GatewayProcess, pki: DevPki, cert: tuple[Path, Path] | None) -> str:
+    """The error a client sees when the handshake (or the first read after it: TLS 1.3
+    sends the server's verdict on the client certificate after the client's Finished)
+    fails; the test fails if the request is answered."""
+    with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)) as err:
+        get(gateway, pki, cert)
+    return str(err.value)
+
+
+def record(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, Any]:
+    rows = audit_rows(postgres.libpq_dsn(), "request_id = $1", response.headers["X-Request-Id"])
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_a_certificate_of_the_client_ca_names_the_identity(
+    required: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres, trusted: Authority,
+    certs: Path,
+) -> None:  # fmt: skip
+    spiffe = "spiffe://corp.example/ci/builder"
+    cert = trusted.issue(
+        certs,
+        "builder",
+        units=("developers", "ci"),
+        sans=(x509.UniformResourceIdentifier(spiffe), x509.DNSName("builder.corp.example")),
+    )
+    response = get(required, pki, cert)
+    assert response.status_code == 200, response.text
+    row = record(postgres, response)
+    assert (row["subject"], row["groups"], row["auth_method"]) == (
+        spiffe,  # the URI SAN comes first in the default identity.cert_subject_from
+        ["developers", "ci"],
+        "mtls",
+    )
+
+
+def test_the_subject_order_is_the_operators(
+    serve_own: ServeOwn, trusted: Authority, certs: Path, pki: DevPki,
+    postgres: ThrowawayPostgres,
+) -> None:  # fmt: skip
+    cert = trusted.issue(
+        certs, "cn-name", sans=(x509.UniformResourceIdentifier("spiffe://corp.example/x"),)
+    )
+    ca = str(trusted.write(certs / "client-ca.pem"))
+    with serve_own(
+        trusted.issue(certs, "probe"),
+        MODGATE_TLS_CLIENT_CERT="required",
+        MODGATE_TLS_CLIENT_CA_FILE=ca,
+        MODGATE_IDENTITY_CERT_SUBJECT_FROM="cn,uri",
+    ) as gateway:
+        response = get(gateway, pki, cert)
+    assert record(postgres, response)["subject"] == "cn-name"
+
+
+def test_no_certificate_is_refused_when_one_is_required(
+    required: GatewayProcess, pki: DevPki
+) -> None:
+    refused_handshake(required, pki, None)
+
+
+def test_a_certificate_of_a_foreign_ca_is_refused(
+    required: GatewayProcess, pki: DevPki, foreign: Authority, certs: Path
+) -> None:
+    refused_handshake(required, pki, foreign.issue(certs, "impostor", units=("developers",)))
+
+
+def test_an_expired_certificate_is_refused(
+    required: GatewayProcess, pki: DevPki, trusted: Authority, certs: Path
+) -> None:
+    expired = trusted.issue(certs, "expired", not_after=NOW - dt.timedelta(minutes=1))
+    refused_handshake(required, pki, expired)
+
+
+def test_a_server_certificate_of_the_same_ca_is_no_client_identity(
+    required: GatewayProcess, pki: DevPki, trusted: Authority, certs: Path
+) -> None:
+    server_only = trusted.issue(certs, "server", usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    refused_handshake(required, pki, server_only)
+
+
+def test_optional_lets_a_request_without_a_certificate_in_as_anonymous(
+    optional: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres
+) -> None:
+    response = get(optional, pki, None)
+    assert response.status_code == 401  # anonymous: asked for credentials
+    assert record(postgres, response)["auth_method"] == "anonymous"
+
+
+def test_optional_still_refuses_a_foreign_certificate(
+    optional: GatewayProcess, pki: DevPki, foreign: Authority, certs: Path
+) -> None:
+    refused_handshake(optional, pki, foreign.issue(certs, "impostor"))
+
+
+def test_a_token_on_a_certificate_connection_names_the_token_holder(
+    optional: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres, trusted: Authority,
+    certs: Path, tokens: Tokens,
+) -> None:  # fmt: skip
+    runner = trusted.issue(certs, "shared-runner", units=("ci",))
+    response = get(optional, pki, runner, {"Authorization": f"Bearer {tokens.alice}"})
+    assert response.status_code == 200, response.text
+    row = record(postgres, response)
+    assert (row["subject"], row["auth_method"]) == ("alice", "token")
