@@ -85,6 +85,12 @@ class IdentityUnavailableError(IdentityError):
     code = "identity_unavailable"
 
 
+class CertificateRevokedError(IdentityError):
+    """The verified client certificate is on the client CA's revocation list."""
+
+    code = "certificate_revoked"
+
+
 class TooManyFailuresError(IdentityError):
     """Refused without a look at the token store: the client's budget of bad credentials
     is spent. ``retry_after_s`` goes out as the ``Retry-After`` header."""

@@ -90,6 +90,8 @@ class TlsSettings:
     "required" (a handshake without one fails)."""
     client_ca_file: str = ""
     """PEM bundle of the CAs whose client certificates are accepted (and only these)."""
+    client_crl_file: str = ""
+    """A CRL (PEM or DER) of a client CA; reread when it changes, no restart needed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +374,8 @@ def _check_client_certificates(tls: TlsSettings, identity: IdentitySettings) -> 
             "tls.client_ca_file is set but tls.client_cert is none: no client is asked for a "
             "certificate; set tls.client_cert to optional or required"
         )
+    if tls.client_crl_file and tls.client_cert == "none":
+        raise ConfigError("tls.client_crl_file is set but tls.client_cert is none")
     unknown = [s for s in identity.cert_subject_from if s not in CERT_SUBJECT_SOURCES]
     if unknown or not identity.cert_subject_from:
         raise ConfigError(
@@ -400,6 +404,7 @@ def validate(settings: Settings) -> Settings:
         ("cert_file", tls.cert_file),
         ("key_file", tls.key_file),
         ("client_ca_file", tls.client_ca_file),
+        ("client_crl_file", tls.client_crl_file),
     ):
         if path and not Path(path).is_file():
             raise ConfigError(f"config key tls.{key}: no such file {path!r}")

@@ -10,8 +10,9 @@ documented mapping ``identity.cert_subject_from`` (first source present wins):
 - ``cn``: the subject's first common name.
 
 Groups are the subject's organizational units (OU), in order. A certificate is parsed once
-(cached by its bytes); its expiry is checked on every request, since a kept-alive
-connection may outlive the certificate it was opened with.
+(cached by its bytes); its expiry, and its revocation when ``tls.client_crl_file`` is set
+(``revocation.py``), are checked on every request, since a kept-alive connection may
+outlive the certificate it was opened with, and a revocation must not wait for a restart.
 """
 
 import datetime as dt
@@ -25,6 +26,7 @@ from cryptography.x509.oid import NameOID
 from ..errors import IdentityError
 from .base import Identity
 from .proof import RequestProof
+from .revocation import RevocationList
 
 _PARSED_CERTIFICATES = 4096
 """Distinct client certificates remembered parsed; a fleet of CI runners stays inside."""
@@ -33,7 +35,11 @@ _PARSED_CERTIFICATES = 4096
 @dataclass(frozen=True, slots=True)
 class CertificateSubject:
     identity: Identity
-    not_after: dt.datetime
+    certificate: x509.Certificate
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
 
 
 SanKind = type[x509.UniformResourceIdentifier] | type[x509.DNSName] | type[x509.RFC822Name]
@@ -73,16 +79,17 @@ def certificate_subject(der: bytes, order: Sequence[str]) -> CertificateSubject:
         )
     units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     groups = tuple(dict.fromkeys(str(unit.value) for unit in units))
-    return CertificateSubject(Identity(subject, groups, "mtls"), cert.not_valid_after_utc)
+    return CertificateSubject(Identity(subject, groups, "mtls"), cert)
 
 
 class CertificateIdentifier:
     """Identity from the verified client certificate, when the request came with one."""
 
-    def __init__(self, order: Sequence[str]) -> None:
+    def __init__(self, order: Sequence[str], revocations: RevocationList | None = None) -> None:
         self._subject = functools.lru_cache(maxsize=_PARSED_CERTIFICATES)(
             functools.partial(certificate_subject, order=tuple(order))
         )
+        self._revocations = revocations
 
     async def identify(self, proof: RequestProof) -> Identity | None:
         if not proof.peer_certificates:
@@ -92,4 +99,6 @@ class CertificateIdentifier:
             raise IdentityError(
                 f"the client certificate expired at {found.not_after:%Y-%m-%dT%H:%M:%SZ}"
             )
+        if self._revocations is not None:
+            self._revocations.check(found.certificate)
         return found.identity

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from ..settings import IdentitySettings
+from ..errors import ConfigError
+from ..settings import IdentitySettings, TlsSettings
 from .base import Identifier, Identity
 from .certificates import CertificateIdentifier
 from .identify import identify
 from .proof import RequestProof
 from .ratelimit import FailedAuthLimiter
+from .revocation import CrlError, RevocationList
 from .tokens import TokenIdentifier, TokenStore
 
 
@@ -33,8 +35,14 @@ class IdentityStage:
 
 @asynccontextmanager
 async def open_identity(
-    settings: IdentitySettings, store: TokenStore
+    settings: IdentitySettings, store: TokenStore, tls: TlsSettings | None = None
 ) -> AsyncIterator[IdentityStage]:
     tokens = TokenIdentifier(store, settings.token_cache_s, settings.negative_cache_s)
-    certificates = CertificateIdentifier(settings.cert_subject_from)
+    revocations = None
+    if tls is not None and tls.client_crl_file:
+        try:
+            revocations = RevocationList(tls.client_crl_file, tls.client_ca_file)
+        except CrlError as exc:
+            raise ConfigError(f"tls.client_crl_file: {exc}") from exc
+    certificates = CertificateIdentifier(settings.cert_subject_from, revocations)
     yield IdentityStage((tokens, certificates), FailedAuthLimiter(settings.failed_auth_per_minute))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,3 +262,49 @@ def test_a_token_on_a_certificate_connection_names_the_token_holder(
     assert response.status_code == 200, response.text
     row = record(postgres, response)
     assert (row["subject"], row["auth_method"]) == ("alice", "token")
+
+
+def crl_of(authority: Authority, *revoked: x509.Certificate) -> bytes:
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(authority.cert.subject)
+        .last_update(NOW - dt.timedelta(minutes=1))
+        .next_update(NOW + dt.timedelta(days=1))
+    )
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert.serial_number)
+            .revocation_date(NOW - dt.timedelta(minutes=1))
+            .build()
+        )
+    return builder.sign(authority.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_certificate_revoked_while_the_gateway_runs_is_refused_and_audited(
+    serve_own: ServeOwn, trusted: Authority, certs: Path, pki: DevPki,
+    postgres: ThrowawayPostgres,
+) -> None:  # fmt: skip
+    """Revocation without a restart: the CRL file is replaced under the running gateway."""
+    cert_path, key_path = trusted.issue(certs, "laptop", units=("developers",))
+    laptop = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    crl = certs / "client.crl"
+    crl.write_bytes(crl_of(trusted))
+    with serve_own(
+        trusted.issue(certs, "probe"),
+        MODGATE_TLS_CLIENT_CERT="required",
+        MODGATE_TLS_CLIENT_CA_FILE=str(trusted.write(certs / "client-ca.pem")),
+        MODGATE_TLS_CLIENT_CRL_FILE=str(crl),
+    ) as gateway:
+        assert get(gateway, pki, (cert_path, key_path)).status_code == 200
+        fresh = certs / "client.crl.new"
+        fresh.write_bytes(crl_of(trusted, laptop))
+        fresh.replace(crl)
+        deadline = time.monotonic() + 10
+        while (response := get(gateway, pki, (cert_path, key_path))).status_code == 200:
+            assert time.monotonic() < deadline, "the new CRL never took effect"
+            time.sleep(0.2)
+    assert response.status_code == 401
+    assert f"serial {laptop.serial_number:x}) is revoked" in response.text
+    row = record(postgres, response)
+    assert (row["error_code"], row["auth_method"]) == ("certificate_revoked", "anonymous")

@@ -59,6 +59,7 @@ def test_env_overrides_file_and_lists_are_comma_separated(tmp_path: Path) -> Non
         ),
         ('[tls]\nclient_cert = "yes"\n', {}, "tls.client_cert: 'yes' is not none, optional or"),
         ('[tls]\nclient_cert = "required"\n', {}, "needs tls.client_ca_file"),
+        ('[tls]\nclient_crl_file = "/no/such.crl"\n', {}, "tls.client_crl_file: no such file"),
         ('[tls]\nclient_ca_file = "/no/such/ca.pem"\n', {}, "tls.client_ca_file: no such file"),
         ('[tls]\nplain_http = true\nclient_cert = "optional"\n', {}, "tls.client_cert needs TLS"),
         ('[identity]\ncert_subject_from = ["cn", "ou"]\n', {}, "identity.cert_subject_from"),
