@@ -3,7 +3,7 @@
     modgate serve [--config FILE]
     modgate token create --subject alice --group developers [--group ...]
     modgate token list | modgate token revoke TOKEN_ID
-    modgate certs init DIR
+    modgate certs init DIR [--host H] [--client NAME=GROUP,...] [--client-days N]
     modgate policy test | modgate policy check
     modgate audit migrate
 
@@ -13,6 +13,7 @@ line on stderr and exit status 2 (bad settings or input) or 1 (a check failed).
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from typing import Any
 from .audit import migrate
 from .audit.database import open_engine
 from .audit.tokens import SqlTokenStore
-from .certs import DEFAULT_HOSTS, init_dev_pki
+from .certs import CLIENT_VALIDITY, DEFAULT_HOSTS, DEV_CLIENT, ClientSpec, init_dev_pki
 from .errors import ConfigError
 from .identity.tokens import new_token
 from .logs import configure as configure_logging
@@ -167,9 +168,24 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_certs_init(args: argparse.Namespace) -> int:
-    pki = init_dev_pki(Path(args.directory), tuple(args.host) or DEFAULT_HOSTS)
+    try:
+        clients = tuple(ClientSpec.parse(text) for text in args.client)
+        if args.client_days <= 0:
+            raise ValueError(f"--client-days {args.client_days}: must be positive")
+        pki = init_dev_pki(
+            Path(args.directory),
+            tuple(args.host) or DEFAULT_HOSTS,
+            clients,
+            dt.timedelta(days=args.client_days),
+        )
+    except ValueError as exc:
+        print(f"modgate certs init: {exc}", file=sys.stderr)
+        return 2
     print(f"CA {pki.ca_cert}\nserver {pki.server_cert} {pki.server_key}")
-    print(f"client {pki.client_cert} {pki.client_key}")
+    print(f"client {DEV_CLIENT} {pki.client_cert} {pki.client_key}")
+    for files in pki.clients:
+        groups = ",".join(files.spec.groups) or "-"
+        print(f"client {files.spec.subject} groups={groups} {files.cert} {files.key}")
     return 0
 
 
@@ -259,6 +275,17 @@ def parser() -> argparse.ArgumentParser:
     init = certs.add_parser("init", help="write a dev CA, server and client certificates")
     init.add_argument("directory")
     init.add_argument("--host", action="append", default=[], help="server name or IP (repeat)")
+    init.add_argument(
+        "--client",
+        action="append",
+        default=[],
+        metavar="NAME[=GROUP,...]",
+        help="a client certificate for NAME (a SPIFFE ID goes into a URI SAN), its groups "
+        "as OUs (repeat)",
+    )
+    init.add_argument(
+        "--client-days", type=int, default=CLIENT_VALIDITY.days, help="client validity (days)"
+    )
     init.set_defaults(run=cmd_certs_init)
 
     policy = sub.add_parser("policy", help="policies").add_subparsers(dest="action", required=True)
