@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import sys
 import tempfile
 import timeit
@@ -31,9 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from starlette.requests import Request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,64 +42,9 @@ from gateway.identity.proof import RequestProof, request_proof  # noqa: E402
 from gateway.identity.revocation import RevocationList  # noqa: E402
 from gateway.identity.tokens import StoredToken, TokenIdentifier, new_token  # noqa: E402
 from gateway.settings import CERT_SUBJECT_SOURCES  # noqa: E402
+from tests.support.x509 import TestAuthority  # noqa: E402
 
-NOW = dt.datetime.now(dt.UTC)
 BASELINE = "token, cached"
-
-
-def authority() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def client(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "developers"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "builder"),
-        ]
-    )
-    san = x509.SubjectAlternativeName(
-        [x509.UniformResourceIdentifier("spiffe://corp.example/ci/builder")]
-    )
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(hours=1))
-        .not_valid_after(NOW + dt.timedelta(hours=1))
-        .add_extension(san, critical=False)
-        .sign(ca_key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.DER)
-    )
-
-
-def crl(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, serials: int) -> bytes:
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.subject)
-        .last_update(NOW - dt.timedelta(minutes=1))
-        .next_update(NOW + dt.timedelta(days=1))
-    )
-    for serial in range(1, serials + 1):
-        revoked = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW)
-        builder = builder.add_revoked_certificate(revoked.build())
-    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 class OneToken:
@@ -115,10 +57,12 @@ class OneToken:
 
 def paths(work: Path) -> dict[str, Callable[[], object]]:
     loop = asyncio.new_event_loop()
-    ca, ca_key = authority()
-    der = client(ca, ca_key)
-    (work / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (work / "client.crl").write_bytes(crl(ca, ca_key, 1000))
+    ca = TestAuthority.create("bench CA")
+    builder = x509.UniformResourceIdentifier("spiffe://corp.example/ci/builder")
+    leaf, _ = ca.certificate("builder", units=("developers",), sans=(builder,))
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    ca.write(work / "ca.pem")
+    (work / "client.crl").write_bytes(ca.crl(*range(1, 1001)))
 
     made = new_token("alice", ("developers",))
     tokens = TokenIdentifier(OneToken(made.stored.token_id, made.stored), cache_s=3600)
@@ -129,8 +73,7 @@ def paths(work: Path) -> dict[str, Callable[[], object]]:
     revocations = RevocationList(str(work / "client.crl"), str(work / "ca.pem"))
     with_crl = CertificateIdentifier(CERT_SUBJECT_SOURCES, revocations)
 
-    pem = serialization.Encoding.PEM
-    leaf_pem = x509.load_der_x509_certificate(der).public_bytes(pem).decode()
+    leaf_pem = leaf.public_bytes(serialization.Encoding.PEM).decode()
     scope = {
         "type": "http",
         "headers": [],

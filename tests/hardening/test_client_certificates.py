@@ -15,16 +15,13 @@ import datetime as dt
 import ssl
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.certs import DevPki
 from tests.conftest import Tokens
@@ -32,91 +29,21 @@ from tests.hardening.conftest import ServeOwn
 from tests.support.audit import audit_rows
 from tests.support.gateway import GatewayProcess
 from tests.support.postgres import ThrowawayPostgres
+from tests.support.x509 import NOW, TestAuthority
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
 
 LIST = "/example.com/hello/@v/list"
-NOW = dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class Authority:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @classmethod
-    def create(cls, name: str) -> Authority:
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(key, hashes.SHA256())
-        )
-        return cls(cert, key)
-
-    def write(self, path: Path) -> Path:
-        path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-        return path
-
-    def issue(
-        self,
-        directory: Path,
-        name: str,
-        *,
-        units: tuple[str, ...] = (),
-        sans: tuple[x509.GeneralName, ...] = (),
-        usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
-        not_after: dt.datetime = NOW + dt.timedelta(hours=1),
-    ) -> tuple[Path, Path]:
-        """A client certificate and its key, as PEM files in ``directory``."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        attributes = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, u) for u in units]
-        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, name))
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attributes))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(min(NOW - dt.timedelta(hours=1), not_after - dt.timedelta(hours=1)))
-            .not_valid_after(not_after)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
-            )
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        cert_path = directory / f"{name}.pem"
-        key_path = directory / f"{name}-key.pem"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return cert_path, key_path
 
 
 @pytest.fixture(scope="module")
-def trusted() -> Authority:
-    return Authority.create("modgate test client CA")
+def trusted() -> TestAuthority:
+    return TestAuthority.create("modgate test client CA")
 
 
 @pytest.fixture(scope="module")
-def foreign() -> Authority:
-    return Authority.create("modgate test client CA")  # the same name, another key
+def foreign() -> TestAuthority:
+    return TestAuthority.create("modgate test client CA")  # the same name, another key
 
 
 @pytest.fixture
@@ -126,7 +53,7 @@ def certs(tmp_path: Path) -> Path:
     return directory
 
 
-def serve_mtls(serve_own: ServeOwn, trusted: Authority, directory: Path, mode: str) -> Any:
+def serve_mtls(serve_own: ServeOwn, trusted: TestAuthority, directory: Path, mode: str) -> Any:
     return serve_own(
         trusted.issue(directory, "probe"),
         MODGATE_TLS_CLIENT_CERT=mode,
@@ -135,13 +62,13 @@ def serve_mtls(serve_own: ServeOwn, trusted: Authority, directory: Path, mode: s
 
 
 @pytest.fixture
-def required(serve_own: ServeOwn, trusted: Authority, certs: Path) -> Iterator[GatewayProcess]:
+def required(serve_own: ServeOwn, trusted: TestAuthority, certs: Path) -> Iterator[GatewayProcess]:
     with serve_mtls(serve_own, trusted, certs, "required") as gateway:
         yield gateway
 
 
 @pytest.fixture
-def optional(serve_own: ServeOwn, trusted: Authority, certs: Path) -> Iterator[GatewayProcess]:
+def optional(serve_own: ServeOwn, trusted: TestAuthority, certs: Path) -> Iterator[GatewayProcess]:
     with serve_mtls(serve_own, trusted, certs, "optional") as gateway:
         yield gateway
 
@@ -175,7 +102,7 @@ def record(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, A
 
 
 def test_a_certificate_of_the_client_ca_names_the_identity(
-    required: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres, trusted: Authority,
+    required: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres, trusted: TestAuthority,
     certs: Path,
 ) -> None:  # fmt: skip
     spiffe = "spiffe://corp.example/ci/builder"
@@ -196,7 +123,7 @@ def test_a_certificate_of_the_client_ca_names_the_identity(
 
 
 def test_the_subject_order_is_the_operators(
-    serve_own: ServeOwn, trusted: Authority, certs: Path, pki: DevPki,
+    serve_own: ServeOwn, trusted: TestAuthority, certs: Path, pki: DevPki,
     postgres: ThrowawayPostgres,
 ) -> None:  # fmt: skip
     cert = trusted.issue(
@@ -220,20 +147,20 @@ def test_no_certificate_is_refused_when_one_is_required(
 
 
 def test_a_certificate_of_a_foreign_ca_is_refused(
-    required: GatewayProcess, pki: DevPki, foreign: Authority, certs: Path
+    required: GatewayProcess, pki: DevPki, foreign: TestAuthority, certs: Path
 ) -> None:
     refused_handshake(required, pki, foreign.issue(certs, "impostor", units=("developers",)))
 
 
 def test_an_expired_certificate_is_refused(
-    required: GatewayProcess, pki: DevPki, trusted: Authority, certs: Path
+    required: GatewayProcess, pki: DevPki, trusted: TestAuthority, certs: Path
 ) -> None:
     expired = trusted.issue(certs, "expired", not_after=NOW - dt.timedelta(minutes=1))
     refused_handshake(required, pki, expired)
 
 
 def test_a_server_certificate_of_the_same_ca_is_no_client_identity(
-    required: GatewayProcess, pki: DevPki, trusted: Authority, certs: Path
+    required: GatewayProcess, pki: DevPki, trusted: TestAuthority, certs: Path
 ) -> None:
     server_only = trusted.issue(certs, "server", usage=ExtendedKeyUsageOID.SERVER_AUTH)
     refused_handshake(required, pki, server_only)
@@ -248,13 +175,13 @@ def test_optional_lets_a_request_without_a_certificate_in_as_anonymous(
 
 
 def test_optional_still_refuses_a_foreign_certificate(
-    optional: GatewayProcess, pki: DevPki, foreign: Authority, certs: Path
+    optional: GatewayProcess, pki: DevPki, foreign: TestAuthority, certs: Path
 ) -> None:
     refused_handshake(optional, pki, foreign.issue(certs, "impostor"))
 
 
 def test_a_token_on_a_certificate_connection_names_the_token_holder(
-    optional: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres, trusted: Authority,
+    optional: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres, trusted: TestAuthority,
     certs: Path, tokens: Tokens,
 ) -> None:  # fmt: skip
     runner = trusted.issue(certs, "shared-runner", units=("ci",))
@@ -264,32 +191,15 @@ def test_a_token_on_a_certificate_connection_names_the_token_holder(
     assert (row["subject"], row["auth_method"]) == ("alice", "token")
 
 
-def crl_of(authority: Authority, *revoked: x509.Certificate) -> bytes:
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(authority.cert.subject)
-        .last_update(NOW - dt.timedelta(minutes=1))
-        .next_update(NOW + dt.timedelta(days=1))
-    )
-    for cert in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(cert.serial_number)
-            .revocation_date(NOW - dt.timedelta(minutes=1))
-            .build()
-        )
-    return builder.sign(authority.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-
-
 def test_a_certificate_revoked_while_the_gateway_runs_is_refused_and_audited(
-    serve_own: ServeOwn, trusted: Authority, certs: Path, pki: DevPki,
+    serve_own: ServeOwn, trusted: TestAuthority, certs: Path, pki: DevPki,
     postgres: ThrowawayPostgres,
 ) -> None:  # fmt: skip
     """Revocation without a restart: the CRL file is replaced under the running gateway."""
     cert_path, key_path = trusted.issue(certs, "laptop", units=("developers",))
     laptop = x509.load_pem_x509_certificate(cert_path.read_bytes())
     crl = certs / "client.crl"
-    crl.write_bytes(crl_of(trusted))
+    crl.write_bytes(trusted.crl())
     with serve_own(
         trusted.issue(certs, "probe"),
         MODGATE_TLS_CLIENT_CERT="required",
@@ -298,7 +208,7 @@ def test_a_certificate_revoked_while_the_gateway_runs_is_refused_and_audited(
     ) as gateway:
         assert get(gateway, pki, (cert_path, key_path)).status_code == 200
         fresh = certs / "client.crl.new"
-        fresh.write_bytes(crl_of(trusted, laptop))
+        fresh.write_bytes(trusted.crl(laptop.serial_number))
         fresh.replace(crl)
         deadline = time.monotonic() + 10
         while (response := get(gateway, pki, (cert_path, key_path))).status_code == 200:

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from gateway.errors import CertificateRevokedError, ConfigError, IdentityUnavailableError
 from gateway.identity import revocation
@@ -20,8 +18,7 @@ from gateway.identity.revocation import CrlError, RevocationList
 from gateway.identity.stage import open_identity
 from gateway.identity.tokens import StoredToken
 from gateway.settings import IdentitySettings, TlsSettings
-
-NOW = dt.datetime.now(dt.UTC)
+from tests.support.x509 import NOW, PEM, TestAuthority
 
 
 class TokenStoreNeverRead:
@@ -29,57 +26,16 @@ class TokenStoreNeverRead:
         raise AssertionError("no token is looked up here")
 
 
-class Ca:
-    def __init__(self, name: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(self.name)
-            .issuer_name(self.name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(self.key, hashes.SHA256())
-        )
+class Ca(TestAuthority):
+    """The test CA, its leaf certificates numbered by the test."""
 
     def leaf(self, serial: int) -> x509.Certificate:
-        key = ec.generate_private_key(ec.SECP256R1())
-        return (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"c{serial}")]))
-            .issuer_name(self.name)
-            .public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(NOW - dt.timedelta(hours=1))
-            .not_valid_after(NOW + dt.timedelta(hours=1))
-            .sign(self.key, hashes.SHA256())
-        )
-
-    def crl(self, *revoked: int, next_update: dt.datetime | None = None, pem: bool = True) -> bytes:
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.name)
-            .last_update(NOW - dt.timedelta(minutes=1))
-            .next_update(next_update or NOW + dt.timedelta(days=1))
-        )
-        for serial in revoked:
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(NOW - dt.timedelta(minutes=1))
-                .build()
-            )
-        crl = builder.sign(self.key, hashes.SHA256())
-        encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
-        return crl.public_bytes(encoding)
+        return self.certificate(f"c{serial}", serial=serial)[0]
 
 
 @pytest.fixture
 def ca() -> Ca:
-    return Ca("client CA")
+    return Ca.create("client CA")
 
 
 @pytest.fixture
@@ -101,7 +57,7 @@ def test_a_revoked_serial_is_refused_and_others_pass(
     ca: Ca, files: tuple[Path, Path], pem: bool
 ) -> None:
     bundle, crl = files
-    crl.write_bytes(ca.crl(7, pem=pem))
+    crl.write_bytes(ca.crl(7, encoding=PEM if pem else serialization.Encoding.DER))
     revocations = RevocationList(str(crl), str(bundle))
     revocations.check(ca.leaf(8))
     with pytest.raises(CertificateRevokedError, match="serial 7") as caught:
@@ -124,7 +80,7 @@ def test_a_new_crl_takes_effect_without_a_restart(
 
 def test_a_crl_of_another_ca_is_refused_at_start(ca: Ca, files: tuple[Path, Path]) -> None:
     bundle, crl = files
-    crl.write_bytes(Ca("client CA").crl())  # the same name, another key: a forgery
+    crl.write_bytes(Ca.create("client CA").crl())  # the same name, another key: a forgery
     with pytest.raises(CrlError, match=r"not signed by a CA of tls\.client_ca_file"):
         RevocationList(str(crl), str(bundle))
 
@@ -144,7 +100,7 @@ def test_a_crl_that_goes_bad_refuses_every_certificate_with_503(
     if broken is None:
         crl.unlink()
     else:
-        replace(crl, Ca("client CA").crl() if broken == "forged" else broken)  # type: ignore[arg-type]
+        replace(crl, Ca.create("client CA").crl() if broken == "forged" else broken)  # type: ignore[arg-type]
     with pytest.raises(IdentityUnavailableError, match="revocation unknown") as caught:
         revocations.check(ca.leaf(1))
     assert caught.value.status == 503
@@ -164,7 +120,7 @@ def test_a_certificate_of_another_ca_in_the_bundle_is_not_judged_by_this_crl(
     ca: Ca, files: tuple[Path, Path]
 ) -> None:
     bundle, crl = files
-    other = Ca("second client CA")
+    other = Ca.create("second client CA")
     bundle.write_bytes(bundle.read_bytes() + other.cert.public_bytes(serialization.Encoding.PEM))
     crl.write_bytes(ca.crl(5))
     RevocationList(str(crl), str(bundle)).check(other.leaf(5))
