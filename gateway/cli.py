@@ -125,9 +125,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+_DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90d``, ``12h``, ``30m``: a positive whole number and one unit."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _DURATION_UNITS or not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"--expires {text!r}: expected a positive duration such as 90d, 12h, 30m")
+    return dt.timedelta(seconds=int(number) * _DURATION_UNITS[unit])
+
+
 def cmd_token_create(args: argparse.Namespace) -> int:
     try:
-        token = new_token(args.subject, tuple(args.group))
+        expires_at = None
+        if args.expires is not None:
+            expires_at = dt.datetime.now(dt.UTC) + parse_duration(args.expires)
+        token = new_token(args.subject, tuple(args.group), expires_at)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
 
@@ -139,7 +153,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     print(token.secret_token)
     print(
         f"token {token.stored.token_id} for {token.stored.subject} "
-        f"(groups: {', '.join(token.stored.groups) or 'none'}); shown once, store it now",
+        f"(groups: {', '.join(token.stored.groups) or 'none'}"
+        + (f", expires {expires_at:%Y-%m-%dT%H:%M:%SZ}" if expires_at else "")
+        + "); shown once, store it now",
         file=sys.stderr,
     )
     return status
@@ -148,9 +164,14 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     async def work(store: SqlTokenStore) -> int:
         for stored, created in await store.all():
-            state = "revoked" if stored.revoked else "active"
+            expired = stored.expires_at is not None and stored.expires_at <= dt.datetime.now(dt.UTC)
+            state = "revoked" if stored.revoked else "expired" if expired else "active"
             groups = ",".join(stored.groups) or "-"
-            print(f"{stored.token_id}\t{stored.subject}\t{groups}\t{state}\t{created.isoformat()}")
+            expires = stored.expires_at.isoformat() if stored.expires_at else "never"
+            print(
+                f"{stored.token_id}\t{stored.subject}\t{groups}\t{state}\t"
+                f"{created.isoformat()}\texpires {expires}"
+            )
         return 0
 
     return _with_tokens(_settings(args), work)
@@ -261,6 +282,11 @@ def parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="make a token; prints it once", parents=[common])
     create.add_argument("--subject", required=True)
     create.add_argument("--group", action="append", default=[])
+    create.add_argument(
+        "--expires",
+        metavar="DURATION",
+        help="refuse the token after 90d, 12h, 30m (default: never)",
+    )
     create.set_defaults(run=cmd_token_create)
     token.add_parser(
         "list", help="list tokens (never their secrets)", parents=[common]

@@ -11,6 +11,13 @@ from ..identity.tokens import StoredToken
 from .models import api_tokens
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def _stored(row: object) -> StoredToken:
     m = row._mapping  # type: ignore[attr-defined]
     return StoredToken(
@@ -20,6 +27,7 @@ def _stored(row: object) -> StoredToken:
         salt=m["salt"],
         digest=m["digest"],
         revoked=bool(m["revoked"]),
+        expires_at=_utc(m["expires_at"]),
     )
 
 
@@ -59,6 +67,7 @@ class SqlTokenStore:
                     digest=token.digest,
                     created_at=datetime.now(UTC),
                     revoked=False,
+                    expires_at=token.expires_at,
                 )
             )
 

@@ -22,6 +22,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from ..errors import IdentityError
@@ -43,6 +44,8 @@ class StoredToken:
     salt: str
     digest: str
     revoked: bool
+    expires_at: datetime | None = None
+    """After this instant (UTC) the token is refused; None: it does not expire."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +66,20 @@ def _digest(salt: str, secret: str) -> str:
     return hashlib.sha256(bytes.fromhex(salt) + secret.encode("ascii")).hexdigest()
 
 
-def new_token(subject: str, groups: tuple[str, ...]) -> NewToken:
-    """Make a token for ``subject`` in ``groups``; raise ValueError on a bad name."""
+def new_token(
+    subject: str, groups: tuple[str, ...], expires_at: datetime | None = None
+) -> NewToken:
+    """Make a token for ``subject`` in ``groups`` (valid until ``expires_at``, if given);
+    raise ValueError on a bad name."""
     if not SUBJECT_RE.match(subject):
         raise ValueError(f"bad subject {subject!r}: letters, digits and ._@- only")
     for group in groups:
         if not GROUP_RE.match(group):
             raise ValueError(f"bad group {group!r}: letters, digits and ._- only")
     token_id, secret, salt = secrets.token_hex(8), secrets.token_hex(32), secrets.token_hex(16)
-    stored = StoredToken(token_id, subject, groups, salt, _digest(salt, secret), revoked=False)
+    stored = StoredToken(
+        token_id, subject, groups, salt, _digest(salt, secret), revoked=False, expires_at=expires_at
+    )
     return NewToken(stored, f"{TOKEN_PREFIX}_{token_id}_{secret}")
 
 
@@ -141,6 +149,10 @@ class TokenIdentifier:
             raise IdentityError("unknown or wrong API token")
         if stored.revoked:
             raise IdentityError("API token has been revoked")
+        if stored.expires_at is not None and datetime.now(UTC) >= stored.expires_at:
+            raise IdentityError(
+                f"API token expired at {stored.expires_at:%Y-%m-%dT%H:%M:%SZ}: make a new one"
+            )
         if credentials.login is not None and credentials.login != stored.subject:
             raise IdentityError("the Basic user name does not match the token's subject")
         return Identity(subject=stored.subject, groups=stored.groups, method="token")

@@ -14,10 +14,12 @@ import base64
 import http.client
 import secrets
 import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,10 @@ from starlette.testclient import TestClient
 
 from gateway.app import build_app
 from gateway.audit import migrate
+from gateway.audit.database import open_engine
+from gateway.audit.tokens import SqlTokenStore
 from gateway.certs import DevPki
+from gateway.identity.tokens import new_token
 from gateway.observability import Metrics
 from gateway.settings import (
     AuditSettings,
@@ -436,3 +441,54 @@ def test_rate_limited_refusals_are_counted_in_the_metrics(
     # then the 3 refused with 429 are counted
     assert statuses == [401, 401, 429, 429, 429]
     assert metrics.auth_rate_limited.value() == 3
+
+
+# -- API tokens that expire (issue 10, point 7) ----------------------------------------------
+
+
+def test_a_token_made_to_expire_works_until_then_and_is_listed_with_its_expiry(
+    client: httpx.Client, postgres: ThrowawayPostgres
+) -> None:
+    token = modgate_cli(
+        "token", "create", "--subject", "frank", "--group", "developers", "--expires", "30m",
+        database_url=postgres.dsn(),
+    ).strip()  # fmt: skip
+    assert client.get(LIST, headers=bearer(token)).status_code == 200
+    listed = modgate_cli("token", "list", database_url=postgres.dsn())
+    (line,) = [row for row in listed.splitlines() if "\tfrank\t" in row]
+    assert "\tactive\t" in line and "\texpires 20" in line
+
+
+def test_an_expired_token_is_refused_saying_so_and_audited(
+    client: httpx.Client, postgres: ThrowawayPostgres
+) -> None:
+    made = new_token("grace", ("developers",), datetime.now(UTC) - timedelta(seconds=1))
+
+    async def add() -> None:
+        engine = open_engine(postgres.dsn())
+        try:
+            await SqlTokenStore(engine).add(made.stored)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(add())
+    response = client.get(LIST, headers=bearer(made.secret_token))
+    assert response.status_code == 401
+    assert "API token expired at" in response.text
+    row = record_of(postgres, response.headers["X-Request-Id"])
+    assert (row["status"], row["error_code"]) == (401, "bad_credentials")
+
+
+@pytest.mark.parametrize("duration", ["0d", "90", "5s", "1w", "d", "1.5h"])
+def test_a_bad_expiry_is_refused_and_makes_no_token(
+    postgres: ThrowawayPostgres, duration: str
+) -> None:
+    before = modgate_cli("token", "list", database_url=postgres.dsn())
+    with pytest.raises(subprocess.CalledProcessError) as caught:
+        modgate_cli(
+            "token", "create", "--subject", "henry", "--expires", duration,
+            database_url=postgres.dsn(),
+        )  # fmt: skip
+    assert caught.value.returncode == 2
+    assert "expected a positive duration such as 90d" in caught.value.stderr
+    assert modgate_cli("token", "list", database_url=postgres.dsn()) == before

@@ -241,6 +241,31 @@ async def test_upgrade_carries_every_0001_row_over_and_downgrade_brings_them_bac
     assert len(await read(engine, audit_records_view)) == len(OLD_ROWS)
 
 
+async def test_0003_adds_token_expiry_and_its_downgrade_drops_it(
+    empty_database: str, engine: AsyncEngine
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_database, "0002")
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO api_tokens (token_id, subject, groups, salt, digest, created_at, "
+                "revoked) VALUES ('0123456789abcdef', 'alice', '[]', :salt, :digest, :at, false)"
+            ),
+            {"salt": "s" * 32, "digest": "d" * 64, "at": datetime(2026, 11, 1, tzinfo=UTC)},
+        )
+    await engine.dispose()
+    await asyncio.to_thread(migrate.upgrade, empty_database)  # to 0003
+    (token,) = await read(engine, api_tokens)
+    assert token["expires_at"] is None  # an existing token keeps working: it never expires
+    await engine.dispose()
+    await asyncio.to_thread(migrate.downgrade, empty_database, "0002")
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("api_tokens")}
+        )
+    assert "expires_at" not in columns and "token_id" in columns
+
+
 # --- every documented query runs on the view --------------------------------------------
 
 

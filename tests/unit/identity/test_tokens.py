@@ -6,6 +6,7 @@ The store is the real SqlTokenStore on a SQLite audit database built by the migr
 
 import base64
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,24 @@ async def test_a_basic_user_name_that_is_not_the_subject_is_refused_without_echo
     pasted = Credentials(secret=made.secret_token, login=made.secret_token)
     error = await refused(identifier, pasted)
     assert error.reason == "the Basic user name does not match the token's subject"
+
+
+async def test_a_token_is_refused_from_its_expiry_on_and_works_before(
+    store: CountingStore,
+) -> None:
+    """On the real store (SQLite gives timestamps back without a zone: read as UTC)."""
+    now = datetime.now(UTC)
+    expired = new_token("carol", ("developers",), now - timedelta(seconds=1))
+    valid = new_token("dave", ("developers",), now + timedelta(hours=1))
+    for made in (expired, valid):
+        await store.store.add(made.stored)
+    identifier = TokenIdentifier(store, cache_s=0)
+    with pytest.raises(IdentityError, match="API token expired at") as caught:
+        await identifier.identify(presented(Credentials(expired.secret_token)))
+    assert caught.value.status == 401
+    identity = await identifier.identify(presented(Credentials(valid.secret_token)))
+    assert identity is not None and identity.subject == "dave"
+    (found,) = [s for s, _ in await store.store.all() if s.token_id == valid.stored.token_id]
+    assert found.expires_at == valid.stored.expires_at.replace(
+        microsecond=found.expires_at.microsecond
+    )  # type: ignore[union-attr]
