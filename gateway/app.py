@@ -199,7 +199,9 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     metrics=metrics,
                 )
             )
-            identity = await enter(open_identity(settings.identity, audit.tokens, settings.tls))
+            identity = await enter(
+                open_identity(settings.identity, audit.tokens, settings.tls, settings.jwt)
+            )
             app.state.gateway = Gateway(settings, identity, policy, audit, forward, metrics)
             checks = [*policy.checks(), *audit.checks(), *forward.checks()]
             readiness = Readiness(checks, settings.upstream.probe_cache_s)

@@ -9,7 +9,9 @@
     │                                 when sumdb.unknown_status = 404)
     ├── SumdbNotServedError      403  a checksum database modgate does not serve
     ├── IdentityError            401  credentials were presented and are wrong
-    │   ├── IdentityUnavailableError 503  the token store could not be read
+    │   ├── IdentityUnavailableError 503  the token store or an issuer's keys could not be read
+    │   ├── CertificateRevokedError       the client certificate is on its CA's CRL
+    │   ├── JwtRejectedError              a JWT that does not verify (one code per reason)
     │   └── TooManyFailuresError     429  this client sent too many bad credentials lately
     ├── PolicyError              503  no decision could be had from the policy engine
     │   ├── PolicyUnreachableError    OPA could not be asked: down, timing out, refusing modgate
@@ -89,6 +91,54 @@ class CertificateRevokedError(IdentityError):
     """The verified client certificate is on the client CA's revocation list."""
 
     code = "certificate_revoked"
+
+
+class JwtRejectedError(IdentityError):
+    """A JWT was presented and is refused; each subclass names why, as its audit code."""
+
+    code = "jwt_rejected"
+
+
+class JwtMalformedError(JwtRejectedError):
+    code = "jwt_malformed"
+
+
+class JwtAlgorithmError(JwtRejectedError):
+    """``alg`` is none, or not one the issuer is configured for (key confusion)."""
+
+    code = "jwt_algorithm_refused"
+
+
+class JwtSignatureError(JwtRejectedError):
+    code = "jwt_bad_signature"
+
+
+class JwtExpiredError(JwtRejectedError):
+    code = "jwt_expired"
+
+
+class JwtNotYetValidError(JwtRejectedError):
+    code = "jwt_not_yet_valid"
+
+
+class JwtIssuerError(JwtRejectedError):
+    code = "jwt_untrusted_issuer"
+
+
+class JwtAudienceError(JwtRejectedError):
+    code = "jwt_wrong_audience"
+
+
+class JwtUnknownKeyError(JwtRejectedError):
+    """Signed with a key id the issuer's key set does not hold, even after a refresh."""
+
+    code = "jwt_unknown_key"
+
+
+class JwtClaimError(JwtRejectedError):
+    """A required claim is missing, or the subject or groups claim has an unusable value."""
+
+    code = "jwt_bad_claims"
 
 
 class TooManyFailuresError(IdentityError):

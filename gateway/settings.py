@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .identity.presets import apply_preset
 from .policy.opa_command import DEFAULT_OPA_LOG_LEVEL, OPA_LOG_LEVELS
 
 DEFAULT_HOST = "127.0.0.1"
@@ -55,6 +56,13 @@ CLIENT_CERT_MODES = ("none", "optional", "required")
 CERT_SUBJECT_SOURCES = ("uri", "dns", "email", "cn")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+JWT_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
+"""The asymmetric algorithms an issuer's JWKS may sign with; HS256 only with a shared secret."""
+DEFAULT_JWT_LEEWAY_S = 30.0
+DEFAULT_JWKS_REFRESH_S = 300.0
+DEFAULT_UNKNOWN_KID_INTERVAL_S = 30.0
+DEFAULT_JWKS_TIMEOUT_S = 5.0
+DEFAULT_JWT_CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,60 @@ class IdentitySettings:
     cert_subject_from: tuple[str, ...] = CERT_SUBJECT_SOURCES
     """Where a client certificate's subject is read, first match wins: "uri" (a SPIFFE ID
     or other URI SAN), "dns" (a DNS SAN), "email" (an e-mail SAN), "cn" (subject CN)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JwtIssuerSettings:
+    """One trusted JWT issuer (a ``[[jwt.issuers]]`` table of the config file)."""
+
+    name: str = ""
+    """A short name for logs, /readyz and the identity's details (``issuer_name``)."""
+    preset: str = ""
+    """``github`` or ``gitlab``: that CI system's OIDC id_tokens (issuer, discovery, subject
+    ``ci:github:<org>/<repo>``, pipeline details); any key set here overrides the preset."""
+    issuer: str = ""
+    """The exact ``iss`` its tokens carry."""
+    audience: tuple[str, ...] = ()
+    """Accepted ``aud`` values (one must match); required, so tokens minted for another
+    service are never accepted here."""
+    jwks_url: str = ""
+    """https URL of the issuer's JWKS."""
+    jwks_file: str = ""
+    """A JWKS file instead, reread when it changes."""
+    discovery: bool = False
+    """Find the JWKS at ``<issuer>/.well-known/openid-configuration``'s ``jwks_uri``."""
+    ca_file: str = ""
+    """PEM CA bundle for the issuer's https (default: the system's)."""
+    algorithms: tuple[str, ...] = ()
+    """Accepted ``alg`` values; default: RS256, PS256, ES256, EdDSA (HS256 with a secret)."""
+    shared_secret_file: str = ""
+    """HS256 only: a file holding the shared secret; excludes a JWKS for this issuer."""
+    subject_claim: str = "sub"
+    subject_prefix: str = ""
+    """Put before the subject claim, e.g. ``sso:``, so subjects of issuers never collide."""
+    groups_claim: str = ""
+    """A claim holding a list of group names (or one name); empty: none."""
+    groups: tuple[str, ...] = ()
+    """Groups every identity of this issuer is in (e.g. ``ci``)."""
+    detail_claims: tuple[str, ...] = ()
+    """Claims copied into the identity's details, as ``claim`` or ``name=claim``."""
+    leeway_s: float = DEFAULT_JWT_LEEWAY_S
+    """Clock skew allowed on ``exp`` and ``nbf``."""
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSettings:
+    issuers: tuple[JwtIssuerSettings, ...] = ()
+    """The trusted issuers, from ``[[jwt.issuers]]`` tables (config file only)."""
+    refresh_s: float = DEFAULT_JWKS_REFRESH_S
+    """Key sets are fetched again this often, so a rotation needs no restart."""
+    unknown_kid_interval_s: float = DEFAULT_UNKNOWN_KID_INTERVAL_S
+    """A token with an unknown ``kid`` refetches its issuer's keys at most this often: a
+    flood of made-up key ids cannot hammer the issuer."""
+    fetch_timeout_s: float = DEFAULT_JWKS_TIMEOUT_S
+    cache_entries: int = DEFAULT_JWT_CACHE_ENTRIES
+    """Verified tokens remembered (by hash, until their ``exp``): a go command's hundreds
+    of requests with one token pay for one signature check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +257,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    jwt: JwtSettings = field(default_factory=JwtSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
@@ -227,6 +290,8 @@ def _cast(key: str, raw: Any, kind: Any) -> Any:
             if not isinstance(raw, str):
                 raise ValueError("expected a string")
             return raw
+        if kind == tuple[JwtIssuerSettings, ...]:
+            return _issuers(key, raw)
         # tuple[str, ...]: a TOML array, or a comma-separated env string
         items = raw.split(",") if isinstance(raw, str) else list(raw)
         if not all(isinstance(item, str) for item in items):
@@ -234,6 +299,114 @@ def _cast(key: str, raw: Any, kind: Any) -> Any:
         return tuple(item.strip() for item in items if item.strip())
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config key {key}: bad value {raw!r}: {exc}") from exc
+
+
+def _issuers(key: str, raw: Any) -> tuple[JwtIssuerSettings, ...]:
+    if isinstance(raw, str):
+        raise ValueError("issuers are [[jwt.issuers]] tables of the config file, not a variable")
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise ValueError("expected [[jwt.issuers]] tables")
+    issuers = []
+    for number, table in enumerate(raw, 1):
+        where = f"jwt.issuers[{number}]"
+        built = _build_section(where, JwtIssuerSettings, table, {})
+        issuer = apply_preset(built, set(table), where)
+        if not issuer.algorithms:
+            default = ("HS256",) if issuer.shared_secret_file else JWT_ALGORITHMS
+            issuer = dataclasses.replace(issuer, algorithms=default)
+        issuers.append(issuer)
+    return tuple(issuers)
+
+
+MIN_SHARED_SECRET_BYTES = 32
+"""HS256 with a shorter secret can be brute-forced from one token (RFC 7518 section 3.2)."""
+
+
+def _validate_issuer(where: str, issuer: JwtIssuerSettings) -> None:
+    if not issuer.name:
+        raise ConfigError(f"{where}: set name (a short name for logs and /readyz)")
+    where = f"jwt issuer {issuer.name!r}"
+    if not issuer.issuer:
+        raise ConfigError(f"{where}: set issuer, the exact iss its tokens carry")
+    if not issuer.audience:
+        raise ConfigError(
+            f"{where}: set audience, the aud its tokens must carry for modgate "
+            "(without one, a token minted for any other service would be accepted)"
+        )
+    sources = [
+        key
+        for key, present in (
+            ("jwks_url", issuer.jwks_url),
+            ("jwks_file", issuer.jwks_file),
+            ("discovery", issuer.discovery),
+            ("shared_secret_file", issuer.shared_secret_file),
+        )
+        if present
+    ]
+    if len(sources) != 1:
+        raise ConfigError(
+            f"{where}: set exactly one of jwks_url, jwks_file, discovery = true or "
+            f"shared_secret_file (found {', '.join(sources) or 'none'})"
+        )
+    for key, url in (("jwks_url", issuer.jwks_url), ("issuer", issuer.issuer)):
+        if (key == "jwks_url" and url) or (key == "issuer" and issuer.discovery):
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                raise ConfigError(f"{where}: {key} {url!r} must be an https URL")
+    for key, path in (
+        ("jwks_file", issuer.jwks_file),
+        ("shared_secret_file", issuer.shared_secret_file),
+        ("ca_file", issuer.ca_file),
+    ):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{where}: {key}: no such file {path!r}")
+    if issuer.ca_file and not (issuer.jwks_url or issuer.discovery):
+        raise ConfigError(f"{where}: ca_file is for a key set fetched over https")
+    refused = [a for a in issuer.algorithms if a not in (*JWT_ALGORITHMS, "HS256")]
+    if refused:
+        raise ConfigError(
+            f"{where}: algorithms {refused!r} not supported: "
+            f"{', '.join(JWT_ALGORITHMS)}, or HS256 with shared_secret_file"
+        )
+    if issuer.shared_secret_file:
+        if tuple(issuer.algorithms) != ("HS256",):
+            raise ConfigError(f"{where}: a shared secret verifies HS256 only")
+        if len(Path(issuer.shared_secret_file).read_bytes().strip()) < MIN_SHARED_SECRET_BYTES:
+            raise ConfigError(
+                f"{where}: shared_secret_file holds fewer than {MIN_SHARED_SECRET_BYTES} bytes"
+            )
+    elif "HS256" in issuer.algorithms:
+        raise ConfigError(
+            f"{where}: HS256 needs shared_secret_file, and never goes with a JWKS "
+            "(a public key used as an HMAC secret is the key-confusion attack)"
+        )
+    if not 0 <= issuer.leeway_s <= 300:
+        raise ConfigError(f"{where}: leeway_s {issuer.leeway_s} is not between 0 and 300")
+    for entry in issuer.detail_claims:
+        name, _, claim = entry.rpartition("=")
+        if not claim or (_ and not name):
+            raise ConfigError(f"{where}: detail_claims entry {entry!r}: claim or name=claim")
+
+
+def _validate_jwt(jwt: JwtSettings) -> None:
+    seen: dict[str, str] = {}
+    for number, issuer in enumerate(jwt.issuers, 1):
+        _validate_issuer(f"jwt.issuers[{number}]", issuer)
+        if issuer.issuer in seen or issuer.name in seen.values():
+            raise ConfigError(
+                f"jwt issuer {issuer.name!r}: another issuer has the same name or iss "
+                f"{issuer.issuer!r}"
+            )
+        seen[issuer.issuer] = issuer.name
+    for key, value in (
+        ("refresh_s", jwt.refresh_s),
+        ("unknown_kid_interval_s", jwt.unknown_kid_interval_s),
+        ("fetch_timeout_s", jwt.fetch_timeout_s),
+    ):
+        if value <= 0:
+            raise ConfigError(f"config key jwt.{key}: {value} must be positive")
+    if jwt.cache_entries < 0:
+        raise ConfigError(f"config key jwt.cache_entries: {jwt.cache_entries} must not be negative")
 
 
 def _build_section(
@@ -449,6 +622,7 @@ def validate(settings: Settings) -> Settings:
         )
     _validate_opa_credentials(settings.policy)
     _validate_observability(settings)
+    _validate_jwt(settings.jwt)
     if tls.plain_http and settings.server.host not in LOOPBACK_HOSTS:
         raise ConfigError(
             f"tls.plain_http = true only on a loopback address, not server.host = "

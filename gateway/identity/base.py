@@ -19,6 +19,10 @@ class Identity:
     subject: str | None
     groups: tuple[str, ...]
     method: AuthMethod
+    details: tuple[tuple[str, str], ...] = ()
+    """What else the credential proved, as (name, value) pairs a policy may use and the
+    audit record keeps: a token's id, a certificate's serial and issuer, a JWT's issuer
+    and mapped claims (a CI job's repository, ref, workflow, run id and commit)."""
 
     @property
     def authenticated(self) -> bool:

@@ -9,10 +9,12 @@ documented mapping ``identity.cert_subject_from`` (first source present wins):
 - ``email``: the first e-mail (RFC 822) SAN;
 - ``cn``: the subject's first common name.
 
-Groups are the subject's organizational units (OU), in order. A certificate is parsed once
-(cached by its bytes); its expiry, and its revocation when ``tls.client_crl_file`` is set
-(``revocation.py``), are checked on every request, since a kept-alive connection may
-outlive the certificate it was opened with, and a revocation must not wait for a restart.
+Groups are the subject's organizational units (OU), in order. The identity's details
+carry the serial number (hex) and the issuer's name, for policies and the audit record.
+A certificate is parsed once (cached by its bytes); its expiry, and its revocation when
+``tls.client_crl_file`` is set (``revocation.py``), are checked on every request, since a
+kept-alive connection may outlive the certificate it was opened with, and a revocation
+must not wait for a restart.
 """
 
 import datetime as dt
@@ -79,7 +81,11 @@ def certificate_subject(der: bytes, order: Sequence[str]) -> CertificateSubject:
         )
     units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     groups = tuple(dict.fromkeys(str(unit.value) for unit in units))
-    return CertificateSubject(Identity(subject, groups, "mtls"), cert)
+    details = (
+        ("serial", f"{cert.serial_number:x}"),  # as CRLs and `openssl x509 -serial` name it
+        ("issuer", cert.issuer.rfc4514_string()),
+    )
+    return CertificateSubject(Identity(subject, groups, "mtls", details), cert)
 
 
 class CertificateIdentifier:

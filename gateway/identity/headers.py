@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from ..errors import DuplicateAuthorizationError, IdentityError
 from .base import Credentials
 
-MAX_AUTHORIZATION_BYTES = 4096
+MAX_AUTHORIZATION_BYTES = 8192
+"""A CI system's OIDC id_token is 1-2 KB; as a Basic password, base64 adds a third."""
 
 # Names from the IANA HTTP Authentication Scheme Registry: a refusal may name one of
 # these (spelled from this table, never from the request) to say what was sent.

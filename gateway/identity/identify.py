@@ -12,6 +12,7 @@ async def identify(
     proof: RequestProof,
     identifiers: Sequence[Identifier],
     failures: FailedAuthLimiter,
+    expected: str = "a modgate API token",
 ) -> Identity:
     """Return ANONYMOUS without credentials, an Identity when proven; raise otherwise.
 
@@ -29,7 +30,7 @@ async def identify(
                 return identity
         if credentials is None:
             return ANONYMOUS  # a certificate no identifier reads proves nothing, nor refuses
-        raise IdentityError("credentials not recognised: expected a modgate API token")
+        raise IdentityError(f"credentials not recognised: expected {expected}")
     except IdentityError as exc:
         if exc.status == 401:  # a bad credential; not a store that could not be read (503)
             failures.charge(proof.client_address)

@@ -1,21 +1,30 @@
 """open_identity: the identify stage, opened from the ``[identity]`` settings.
 
 Its identifiers are tried in order on a request's ``RequestProof``: the API token
-(``tokens.py``, read from ``store``) from the Authorization header, then the verified
-client certificate (``certificates.py``). A request with both is identified by its
-header: a developer's own token on a shared runner's certificate names the developer.
-JWT adds an identifier here.
+(``tokens.py``, read from ``store``) and the JWT of a trusted issuer (``jwts.py``, keys
+from ``jwks.py``) from the Authorization header, then the verified client certificate
+(``certificates.py``). A request with both is identified by its header: a developer's own
+token on a shared runner's certificate names the developer.
+
+The stage owns one aiohttp session for every issuer's key set (opened only when an issuer
+fetches its keys over https), closed with the stage.
 """
 
+import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
 
 from ..errors import ConfigError
-from ..settings import IdentitySettings, TlsSettings
+from ..settings import IdentitySettings, JwtIssuerSettings, JwtSettings, TlsSettings
 from .base import Identifier, Identity
 from .certificates import CertificateIdentifier
 from .identify import identify
+from .jwks import DiscoveredKeys, FileKeys, KeySet, KeySource, UrlKeys
+from .jwts import Issuer, JwtIdentifier
 from .proof import RequestProof
 from .ratelimit import FailedAuthLimiter
 from .revocation import CrlError, RevocationList
@@ -28,21 +37,66 @@ class IdentityStage:
     failures: FailedAuthLimiter
     """One budget of bad credentials per client, shared by the proxy and /readyz, /metrics."""
 
+    expected: str = "a modgate API token"
+    """What a request's unrecognised credentials should have been (in the 401 reason)."""
+
     async def identify(self, proof: RequestProof) -> Identity:
         """ANONYMOUS, or the proven Identity; IdentityError (401, 429, 503) otherwise."""
-        return await identify(proof, self.identifiers, self.failures)
+        return await identify(proof, self.identifiers, self.failures, self.expected)
+
+
+def _issuer(
+    settings: JwtIssuerSettings, jwt: JwtSettings, session: aiohttp.ClientSession | None
+) -> Issuer:
+    if settings.shared_secret_file:
+        return Issuer(settings, secret=Path(settings.shared_secret_file).read_bytes().strip())
+    source: KeySource
+    if settings.jwks_file:
+        source = FileKeys(Path(settings.jwks_file))
+    else:
+        if session is None:
+            raise ConfigError(f"jwt issuer {settings.name}: no session to fetch its keys")
+        try:
+            context = ssl.create_default_context(cafile=settings.ca_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"jwt issuer {settings.name}: ca_file {settings.ca_file!r} is no PEM CA bundle"
+            ) from exc
+        timeout = jwt.fetch_timeout_s
+        if settings.discovery:
+            source = DiscoveredKeys(session, settings.issuer, context, timeout)
+        else:
+            source = UrlKeys(session, settings.jwks_url, context, timeout)
+    keys = KeySet(settings.name, source, jwt.refresh_s, jwt.unknown_kid_interval_s)
+    return Issuer(settings, keys=keys)
 
 
 @asynccontextmanager
 async def open_identity(
-    settings: IdentitySettings, store: TokenStore, tls: TlsSettings | None = None
+    settings: IdentitySettings,
+    store: TokenStore,
+    tls: TlsSettings | None = None,
+    jwt: JwtSettings | None = None,
 ) -> AsyncIterator[IdentityStage]:
-    tokens = TokenIdentifier(store, settings.token_cache_s, settings.negative_cache_s)
+    jwt = JwtSettings() if jwt is None else jwt
+    identifiers: list[Identifier] = [
+        TokenIdentifier(store, settings.token_cache_s, settings.negative_cache_s)
+    ]
     revocations = None
     if tls is not None and tls.client_crl_file:
         try:
             revocations = RevocationList(tls.client_crl_file, tls.client_ca_file)
         except CrlError as exc:
             raise ConfigError(f"tls.client_crl_file: {exc}") from exc
-    certificates = CertificateIdentifier(settings.cert_subject_from, revocations)
-    yield IdentityStage((tokens, certificates), FailedAuthLimiter(settings.failed_auth_per_minute))
+    async with AsyncExitStack() as stack:
+        session = None
+        if any(issuer.jwks_url or issuer.discovery for issuer in jwt.issuers):
+            session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))
+        expected = "a modgate API token"
+        if jwt.issuers:
+            issuers = [_issuer(issuer, jwt, session) for issuer in jwt.issuers]
+            identifiers.append(JwtIdentifier(issuers, jwt.cache_entries))
+            expected += " or a JWT of a trusted issuer"
+        identifiers.append(CertificateIdentifier(settings.cert_subject_from, revocations))
+        limiter = FailedAuthLimiter(settings.failed_auth_per_minute)
+        yield IdentityStage(tuple(identifiers), limiter, expected)

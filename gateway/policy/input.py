@@ -78,6 +78,7 @@ class PolicyInput:
                 "subject": self.identity.subject,
                 "groups": list(self.identity.groups),
                 "method": self.identity.method,
+                "details": dict(self.identity.details),
             },
             "client": {"address": self.client_address},
             "time": {"rfc3339": _rfc3339(self.now), "unix_ns": _unix_ns(self.now)},

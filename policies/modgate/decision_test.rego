@@ -50,9 +50,9 @@ decide(request_input) := result if {
 		with data.modgate.config as fixture_config
 }
 
-developer := {"authenticated": true, "subject": "alice", "groups": ["developers"], "method": "token"}
+developer := {"authenticated": true, "subject": "alice", "groups": ["developers"], "method": "token", "details": {"token_id": "3f9a1c0e5b7d2468"}}
 
-anonymous := {"authenticated": false, "subject": null, "groups": [], "method": "anonymous"}
+anonymous := {"authenticated": false, "subject": null, "groups": [], "method": "anonymous", "details": {}}
 
 # module_input is a well-formed request for a module kind.
 module_input(kind, module, version) := {

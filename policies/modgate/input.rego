@@ -187,6 +187,7 @@ _field_specs := [
 	{"path": ["identity", "authenticated"], "types": {"boolean"}, "required": true},
 	{"path": ["identity", "subject"], "types": {"string", "null"}, "required": false},
 	{"path": ["identity", "method"], "types": {"string"}, "required": false},
+	{"path": ["identity", "details"], "types": {"object"}, "required": false},
 ]
 
 _field_ok(spec) if type_name(object.get(input, spec.path, _absent)) in spec.types

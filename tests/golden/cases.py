@@ -13,7 +13,26 @@ from gateway.identity.base import ANONYMOUS, Identity
 from gateway.policy.input import PolicyInput
 
 AT = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
-ALICE = Identity(subject="alice", groups=("developers",), method="token")
+ALICE = Identity("alice", ("developers",), "token", (("token_id", "3f9a1c0e5b7d2468"),))
+CI_JOB = Identity(
+    "ci:github:acme/builder",
+    ("ci",),
+    "jwt",
+    (
+        ("issuer", "https://token.actions.githubusercontent.com"),
+        ("issuer_name", "github"),
+        ("provider", "github"),
+        ("token_id", "8d7c1a52-7f0e-4d0b-9b1c-0e5f2f3c9a11"),
+        ("repository", "acme/builder"),
+        ("repository_id", "690121"),
+        ("ref", "refs/heads/main"),
+        ("ref_type", "branch"),
+        ("sha", "2b1f8e5a0c9d4e3f7a6b5c4d3e2f1a0b9c8d7e6f"),
+        ("workflow", "acme/builder/.github/workflows/build.yml@refs/heads/main"),
+        ("run_id", "9123456789"),
+        ("event", "push"),
+    ),
+)
 
 CASES: dict[str, PolicyInput] = {
     "module_zip_token": PolicyInput(
@@ -44,6 +63,13 @@ CASES: dict[str, PolicyInput] = {
         "127.0.0.1",
         datetime(2026, 11, 25, 19, 0, 0, 250_000, tzinfo=UTC),
         resolved_version="v1.0.1",
+    ),
+    "ci_job_mod": PolicyInput(
+        "8f53a462",
+        ModuleRequest("example.com/fine", "mod", "v1.0.0"),
+        CI_JOB,
+        "10.1.2.3",
+        AT,
     ),
     "sumdb_lookup": PolicyInput(
         "7e42f351",

@@ -10,7 +10,7 @@ import data.modgate_test
 import data.policy_input as golden
 
 test_every_golden_input_is_well_formed if {
-	count(golden) == 5
+	count(golden) == 6
 	every request_input in golden {
 		modgate.input_valid with input as request_input
 		count(modgate_test.errors(request_input)) == 0

@@ -71,7 +71,17 @@ def test_the_first_source_in_the_operators_order_names_the_subject(
     order: tuple[str, ...], subject: str
 ) -> None:
     found = certificate_subject(certificate(sans=EVERY_SAN), order)
-    assert found.identity == Identity(subject, (), "mtls")
+    assert (found.identity.subject, found.identity.groups, found.identity.method) == (
+        subject,
+        (),
+        "mtls",
+    )
+
+
+def test_the_details_name_the_serial_and_the_issuer() -> None:
+    found = certificate_subject(certificate(sans=EVERY_SAN), ("cn",))
+    serial = f"{found.certificate.serial_number:x}"
+    assert dict(found.identity.details) == {"serial": serial, "issuer": "CN=test CA"}
 
 
 def test_a_missing_source_falls_through_to_the_next() -> None:
@@ -105,7 +115,8 @@ def test_a_certificate_expired_since_the_handshake_is_refused() -> None:
     identifier = CertificateIdentifier(CERT_SUBJECT_SOURCES)
     with pytest.raises(IdentityError, match="client certificate expired at"):
         identify(identifier, certificate(not_after=NOW - dt.timedelta(seconds=1)))
-    assert identify(identifier, certificate(cn="fresh")) == Identity("fresh", (), "mtls")
+    fresh = identify(identifier, certificate(cn="fresh"))
+    assert fresh is not None and (fresh.subject, fresh.method) == ("fresh", "mtls")
 
 
 def tls_settings(tmp_path: Path, **changes: str) -> TlsSettings:
