@@ -53,6 +53,8 @@ from .proof import RequestProof
 
 JWT_RE = re.compile(r"^[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*$")
 MAX_NAME_CHARS = 256
+MAX_SUBJECT_CHARS = 128
+"""The audit record's subject column holds 128 characters, prefix included."""
 MAX_GROUPS = 100
 MAX_DETAIL_CHARS = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -243,5 +245,10 @@ class JwtIdentifier:
         subject = settings.subject_prefix + _name(
             claims.get(settings.subject_claim), f"{settings.subject_claim} claim"
         )
+        if len(subject) > MAX_SUBJECT_CHARS:
+            raise JwtClaimError(
+                f"the JWT's {settings.subject_claim} claim makes a subject longer than "
+                f"{MAX_SUBJECT_CHARS} characters"
+            )
         identity = Identity(subject, _groups(settings, claims), "jwt", _details(issuer, claims))
         return _Verified(identity, float(claims["exp"]), issuer, kid)

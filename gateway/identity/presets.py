@@ -93,4 +93,6 @@ def apply_preset(
     values = {key: value for key, value in preset.items() if key not in explicit}
     if explicit & KEY_SOURCES:  # a table naming its own key set (a JWKS mirror) replaces discovery
         values.pop("discovery", None)
+    if "shared_secret_file" in explicit:  # HS256, not the preset's RS256
+        values.pop("algorithms", None)
     return dataclasses.replace(issuer, **values)

@@ -29,18 +29,21 @@ def serve_own(
 ) -> ServeOwn:
     """``with serve_own(MODGATE_AUDIT_TIMEOUT_S="1") as gateway:``: `modgate serve` over TLS
     on the session's PostgreSQL, OPA and upstreams, with the given ``MODGATE_*`` settings
-    (and ``probe_cert``, the client certificate its start-up probe presents, if needed)."""
+    (and ``probe_cert``, the client certificate its start-up probe presents, if needed;
+    ``config``, a TOML settings file)."""
 
     @contextmanager
     def serve(
-        probe_cert: tuple[Path, Path] | None = None, **overrides: str
+        probe_cert: tuple[Path, Path] | None = None,
+        config: Path | None = None,
+        **overrides: str,
     ) -> Iterator[GatewayProcess]:
         env = {
             **gateway_env(pki, postgres, opa_server.url, public_upstream.url, private_upstream.url),
             **overrides,
         }
         log = tmp_path / "modgate.log"
-        with GatewayProcess(env, pki.ca_cert, log, probe_cert) as process:
+        with GatewayProcess(env, pki.ca_cert, log, probe_cert, config) as process:
             yield process
 
     return serve

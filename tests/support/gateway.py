@@ -29,9 +29,12 @@ class GatewayProcess:
         ca_file: Path,
         log_path: Path,
         probe_cert: tuple[Path, Path] | None = None,
+        config: Path | None = None,
     ) -> None:
         """``probe_cert`` (certificate, key): what the start-up probe presents to a gateway
-        that requires client certificates."""
+        that requires client certificates; ``config``: a TOML settings file (for what no
+        variable can say, such as ``[[jwt.issuers]]`` tables)."""
+        self.config = config
         self.port = free_port()
         self.probe_cert = probe_cert
         self.metrics_listen = f"127.0.0.1:{free_port()}"
@@ -66,7 +69,8 @@ class GatewayProcess:
         log = self.log_path.open("ab")
         self._log = log
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve"],
+            [sys.executable, "-m", "gateway.cli", "serve"]
+            + (["--config", str(self.config)] if self.config else []),
             cwd=REPO,
             env=self.env,
             stdout=log,
