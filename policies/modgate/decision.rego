@@ -41,6 +41,7 @@ allow if {
 	data_valid
 	authenticated
 	not private_denied
+	not ci_ref_denied
 	not sumdb_denied
 	not blacklisted
 }
@@ -50,7 +51,7 @@ authenticated if {
 	object.get(input.identity, "method", "token") != "anonymous"
 }
 
-access_denials := (private_denials | sumdb_denials) | blacklist_denials
+access_denials := ((private_denials | ci_ref_denials) | sumdb_denials) | blacklist_denials
 
 authentication_reason := "authentication required: send a token (Authorization: Bearer, or as the .netrc password)"
 

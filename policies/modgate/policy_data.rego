@@ -36,15 +36,15 @@ package modgate
 # per-decision check can fail, whatever the request.
 
 # The top level of data.modgate.config: private and blacklist are required,
-# revision and blacklist_kinds optional; any other key is refused.
+# revision, blacklist_kinds and ci (ci.rego) optional; any other key is refused.
 config_required_keys := {"blacklist", "private"}
 
-config_keys := {"blacklist", "blacklist_kinds", "private", "revision"}
+config_keys := {"blacklist", "blacklist_kinds", "ci", "private", "revision"}
 
 default data_valid := false
 
-# data_valid is the conjunction of _config_shape_ok, _private_data_ok and
-# _blacklist_data_ok, their bodies copied here to save three rule evaluations
+# data_valid is the conjunction of _config_shape_ok, _private_data_ok,
+# _blacklist_data_ok and _ci_data_ok, the first three's bodies copied here to save three rule evaluations
 # per decision. The tests check that it always equals the three rules.
 data_valid if {
 	object.remove(data.modgate.config, config_keys) == {} # no unknown key; undefined unless an object
@@ -64,6 +64,7 @@ data_valid if {
 		_blacklist_kinds_data_ok
 		blacklist_entry_fields_ok(entry)
 	}
+	_ci_data_ok
 }
 
 default config_ok := false
@@ -74,6 +75,7 @@ default config_ok := false
 # leave it true.
 config_ok if {
 	_config_shape_ok
+	_ci_data_ok
 	_private_data_ok
 	_blacklist_list_ok
 	_blacklist_kinds_data_ok

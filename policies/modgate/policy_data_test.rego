@@ -63,20 +63,20 @@ test_misspelt_private_denies_every_request if {
 	every misspelt in ["privat", "Private", "private ", "PRIVATE"] {
 		config := renamed(fixture_config, "private", misspelt)
 		denies_everything_saying(config, "malformed policy data: required key private is missing")
-		denies_everything_saying(config, sprintf("malformed policy data: unknown key %q (allowed: blacklist, blacklist_kinds, private, revision)", [misspelt]))
+		denies_everything_saying(config, sprintf("malformed policy data: unknown key %q (allowed: blacklist, blacklist_kinds, ci, private, revision)", [misspelt]))
 	}
 }
 
 test_misspelt_blacklist_denies_every_request if {
 	config := renamed(fixture_config, "blacklist", "blacklists")
 	denies_everything_saying(config, "malformed policy data: required key blacklist is missing")
-	denies_everything_saying(config, "malformed policy data: unknown key \"blacklists\" (allowed: blacklist, blacklist_kinds, private, revision)")
+	denies_everything_saying(config, "malformed policy data: unknown key \"blacklists\" (allowed: blacklist, blacklist_kinds, ci, private, revision)")
 }
 
 test_misspelt_optional_key_denies_every_request if {
 	every pair in [["blacklist_kinds", "blacklist_kind"], ["revision", "revison"]] {
 		config := renamed(fixture_config, pair[0], pair[1])
-		denies_everything_saying(config, sprintf("malformed policy data: unknown key %q (allowed: blacklist, blacklist_kinds, private, revision)", [pair[1]]))
+		denies_everything_saying(config, sprintf("malformed policy data: unknown key %q (allowed: blacklist, blacklist_kinds, ci, private, revision)", [pair[1]]))
 	}
 }
 
@@ -89,7 +89,7 @@ test_empty_data_denies_every_request if {
 # an unknown key, and nothing is private or blacklisted any more.
 test_old_modgate_wrapper_in_the_config_directory_denies_every_request if {
 	config := {"modgate": fixture_config}
-	denies_everything_saying(config, "malformed policy data: unknown key \"modgate\" (allowed: blacklist, blacklist_kinds, private, revision)")
+	denies_everything_saying(config, "malformed policy data: unknown key \"modgate\" (allowed: blacklist, blacklist_kinds, ci, private, revision)")
 	denies_everything_saying(config, "malformed policy data: the keys go at the top level of the data file, without a \"modgate\" wrapper")
 }
 
@@ -97,7 +97,7 @@ test_old_modgate_wrapper_in_the_config_directory_denies_every_request if {
 # so its keys are checked like those of data.json.
 test_second_data_file_with_an_unknown_key_denies_every_request if {
 	config := object.union(fixture_config, {"blacklist_extra": [{"module": "example.com/fine", "reason": "r"}]})
-	denies_everything_saying(config, "malformed policy data: unknown key \"blacklist_extra\" (allowed: blacklist, blacklist_kinds, private, revision)")
+	denies_everything_saying(config, "malformed policy data: unknown key \"blacklist_extra\" (allowed: blacklist, blacklist_kinds, ci, private, revision)")
 }
 
 test_revision_of_another_type_denies_every_request if {
@@ -130,7 +130,7 @@ test_optional_keys_may_be_left_out if {
 test_unknown_keys_are_shown_quoted_and_sorted if {
 	config := object.union(fixture_config, {"b\nx": 1, "a": 2})
 	errors := data_errors_with(config)
-	"malformed policy data: unknown key \"a\", \"b\\nx\" (allowed: blacklist, blacklist_kinds, private, revision)" in errors
+	"malformed policy data: unknown key \"a\", \"b\\nx\" (allowed: blacklist, blacklist_kinds, ci, private, revision)" in errors
 }
 
 # Data at the old place (a policies/data.json with the "modgate" wrapper, or a
@@ -552,6 +552,7 @@ data_rules_with(config, request_input) if {
 	modgate._config_shape_ok with input as request_input with data.modgate.config as config
 	modgate._private_data_ok with input as request_input with data.modgate.config as config
 	modgate._blacklist_data_ok with input as request_input with data.modgate.config as config
+	modgate._ci_data_ok with input as request_input with data.modgate.config as config
 } else := false
 
 data_errors_with(config) := found if {

@@ -240,3 +240,21 @@ def test_an_issuer_that_is_down_refuses_with_503_and_a_reason(
     assert response.status_code == 503
     assert "keys of JWT issuer github unavailable" in response.text
     assert record(postgres, response)["error_code"] == "identity_unavailable"
+
+
+def test_a_ci_job_reaches_private_modules_only_from_a_protected_ref(
+    gateway: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres, idp: IssuerServer,
+    github_key: SigningKey,
+) -> None:  # fmt: skip
+    """The shipped policy's ci.private_refs (policies/modgate/ci.rego), on real identities."""
+    main = github_key.sign(github_claims(idp.issuer, audience="modgate-test"))
+    response = get(gateway, pki, PRIVATE, main)
+    assert response.status_code == 200, response.text
+    assert record(postgres, response)["route"] == "private"
+    feature = github_key.sign(
+        github_claims(idp.issuer, audience="modgate-test", ref="refs/heads/feature")
+    )
+    response = get(gateway, pki, PRIVATE, feature)
+    assert response.status_code == 403
+    assert "CI jobs may fetch it only from refs/heads/main" in response.text
+    assert "(this job runs on refs/heads/feature)" in record(postgres, response)["reasons"][0]

@@ -203,7 +203,7 @@ def _move_data_to(relative: str) -> Callable[[PolicyCopy], None]:
     return move
 
 
-UNKNOWN = "unknown key {!r} (allowed: blacklist, blacklist_kinds, private, revision)"
+UNKNOWN = "unknown key {!r} (allowed: blacklist, blacklist_kinds, ci, private, revision)"
 OLD_PLACE = "found at the old place, which no rule reads; move it into policies/modgate/config/"
 
 MISTAKES = [

@@ -90,28 +90,28 @@ def claims(
 
 
 def github_claims(issuer: str, repository: str = "acme/builder", **extra: Any) -> dict[str, Any]:
-    """Claims shaped like a GitHub Actions id_token's (the OIDC reference's example)."""
+    """Claims shaped like a GitHub Actions id_token's (the OIDC reference's example);
+    ``extra`` overrides any of them (``ref="refs/heads/feature"``)."""
     owner = repository.split("/")[0]
-    return claims(
-        issuer,
-        sub=f"repo:{repository}:ref:refs/heads/main",
-        jti="8d7c1a52-7f0e-4d0b-9b1c-0e5f2f3c9a11",
-        repository=repository,
-        repository_id="690121",
-        repository_owner=owner,
-        ref="refs/heads/main",
-        ref_type="branch",
-        sha="2b1f8e5a0c9d4e3f7a6b5c4d3e2f1a0b9c8d7e6f",
-        workflow="build",
-        workflow_ref=f"{repository}/.github/workflows/build.yml@refs/heads/main",
-        job_workflow_ref=f"{repository}/.github/workflows/build.yml@refs/heads/main",
-        run_id="9123456789",
-        run_attempt="1",
-        event_name="push",
-        actor="octocat",
-        runner_environment="github-hosted",
-        **extra,
-    )
+    shaped = {
+        "sub": f"repo:{repository}:ref:refs/heads/main",
+        "jti": "8d7c1a52-7f0e-4d0b-9b1c-0e5f2f3c9a11",
+        "repository": repository,
+        "repository_id": "690121",
+        "repository_owner": owner,
+        "ref": "refs/heads/main",
+        "ref_type": "branch",
+        "sha": "2b1f8e5a0c9d4e3f7a6b5c4d3e2f1a0b9c8d7e6f",
+        "workflow": "build",
+        "workflow_ref": f"{repository}/.github/workflows/build.yml@refs/heads/main",
+        "job_workflow_ref": f"{repository}/.github/workflows/build.yml@refs/heads/main",
+        "run_id": "9123456789",
+        "run_attempt": "1",
+        "event_name": "push",
+        "actor": "octocat",
+        "runner_environment": "github-hosted",
+    }
+    return claims(issuer, **{**shaped, **extra})
 
 
 def gitlab_claims(
