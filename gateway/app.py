@@ -13,7 +13,8 @@ upstream named; that second decision is recorded before anything is served.
 
 Every request that reaches the application gets exactly one audit record, whatever its
 method or path: the proxy is the router's default, not a route whose pattern could miss.
-Only /healthz, /readyz and /metrics (``operations.py``) are not proxy requests. This module
+Only /healthz, /readyz, /metrics (``operations.py``) and /-/client-settings
+(``client_settings.py``) are not proxy requests. This module
 only wires: each stage is a package opened from its settings section by one ``open_*``, and
 offers its own readiness checks.
 """
@@ -32,6 +33,8 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 
 from .audit.stage import AuditStage, open_audit
+from .client_settings import PATH as CLIENT_SETTINGS_PATH
+from .client_settings import client_settings
 from .errors import (
     AuditError,
     GatewayError,
@@ -212,6 +215,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        Route(CLIENT_SETTINGS_PATH, client_settings, methods=["GET"]),
     ]
     app = Starlette(routes=operator_routes, lifespan=lifespan)
     # Every other request, whatever its method or path (a path holding %0a, which no route

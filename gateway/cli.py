@@ -4,6 +4,7 @@
     modgate token create --subject alice --group developers [--group ...]
     modgate token list | modgate token revoke TOKEN_ID
     modgate certs init DIR [--host H] [--client NAME=GROUP,...] [--client-days N]
+    modgate client setup --url https://HOST:PORT --token-file FILE [--dry-run]
     modgate policy test | modgate policy check
     modgate audit migrate
 
@@ -15,12 +16,14 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from . import client_setup
 from .audit import migrate
 from .audit.database import open_engine
 from .audit.tokens import SqlTokenStore
@@ -210,6 +213,33 @@ def cmd_certs_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_client_setup(args: argparse.Namespace) -> int:
+    try:
+        if args.token_file == "-":
+            token = sys.stdin.readline().strip()
+        else:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        if not token:
+            raise client_setup.SetupError("the token file is empty")
+        settings = client_setup.fetch_settings(args.url, token, args.ca_file)
+        netrc = Path(args.netrc) if args.netrc else client_setup.netrc_path(os.environ)
+        setup = client_setup.plan(settings, token, args.login, client_setup.current_go_env(), netrc)
+        verb = "would set" if args.dry_run else "setting"
+        for change in setup.changes:
+            print(f"{verb}: {change.describe()}")
+        if not setup.changes:
+            print("go env: already set for this gateway")
+        print(f"{verb}: {setup.netrc} (mode 0600): {setup.netrc_line}")
+        if args.ca_file:
+            print(f"also: export SSL_CERT_FILE={args.ca_file} (the go command's CA roots)")
+        if not args.dry_run:
+            client_setup.apply(setup)
+    except (client_setup.SetupError, OSError) as exc:
+        print(f"modgate client setup: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _opa(args: argparse.Namespace, *opa_args: str) -> int:
     settings = _settings(args)
     binary = find_opa(settings.policy.opa_binary)
@@ -313,6 +343,22 @@ def parser() -> argparse.ArgumentParser:
         "--client-days", type=int, default=CLIENT_VALIDITY.days, help="client validity (days)"
     )
     init.set_defaults(run=cmd_certs_init)
+
+    client = sub.add_parser("client", help="a developer's go command").add_subparsers(
+        dest="action", required=True
+    )
+    setup = client.add_parser(
+        "setup", help="set GOPROXY, GOAUTH, GONOSUMDB and a .netrc line for a gateway"
+    )
+    setup.add_argument("--url", required=True, help="the gateway, https://host:port")
+    setup.add_argument(
+        "--token-file", required=True, metavar="FILE", help="file holding the token (- : stdin)"
+    )
+    setup.add_argument("--login", help="netrc login (default: the subject the token names)")
+    setup.add_argument("--netrc", metavar="FILE", help="netrc file (default: $NETRC, ~/.netrc)")
+    setup.add_argument("--ca-file", metavar="FILE", help="CA bundle of the gateway's certificate")
+    setup.add_argument("--dry-run", action="store_true", help="print the changes, make none")
+    setup.set_defaults(run=cmd_client_setup)
 
     policy = sub.add_parser("policy", help="policies").add_subparsers(dest="action", required=True)
     policy.add_parser("test", help="run `opa test` on the policies", parents=[common]).set_defaults(

@@ -288,6 +288,9 @@ class TimedPolicy:
         self._metrics.observe_decision(decision, time.perf_counter() - started)
         return decision
 
+    async def document(self, path: str) -> object:
+        return await self._engine.document(path)
+
     async def healthy(self) -> bool:
         return await self._engine.healthy()
 

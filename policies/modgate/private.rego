@@ -119,3 +119,14 @@ private_denials contains msg if {
 _allowed_groups_text := concat(", ", [group | some group in private_groups; is_string(group)]) if {
 	count(private_groups) > 0
 } else := "none"
+
+# client_settings: what `modgate client setup` writes into a developer's go
+# environment, read by the gateway's GET /-/client-settings: the private
+# patterns as written, for GONOSUMDB (the public checksum database must not be
+# asked about them; docs/developers.md). Patterns of a malformed entry are left
+# out: the decision denies on them anyway.
+client_settings := {"private_patterns": [text |
+	some pattern in private_patterns
+	text := private_pattern_text(pattern)
+	is_string(text)
+]}

@@ -243,3 +243,11 @@ go_private_is_routed_private(pattern, module) if {
 	"private" == modgate.route with input as module_input("zip", module, "v1.0.0")
 		with data.modgate.config.private as {"patterns": [pattern], "groups": []}
 }
+
+test_client_settings_lists_the_private_patterns_as_written if {
+	settings := modgate.client_settings with data.modgate.config.private as {
+		"patterns": ["corp.example.com/*", {"pattern": "Git.Corp/Team", "case_sensitive": true}, 7],
+		"groups": ["developers"],
+	}
+	settings == {"private_patterns": ["corp.example.com/*", "Git.Corp/Team"]}
+}
