@@ -44,7 +44,7 @@ from .errors import (
 )
 from .goproxy.info import resolved_version
 from .goproxy.requests import ModuleRequest, decode_request_path, parse_request
-from .identity.proof import request_proof
+from .identity.proof import RequestProof
 from .identity.stage import IdentityStage, open_identity
 from .logs import bind_request_id
 from .observability import Metrics, TimedPolicy
@@ -87,7 +87,9 @@ class Gateway:
         trail.decision = await self.policy.decide(policy_input)
 
 
-async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response:
+async def _serve(
+    gw: Gateway, request: Request, trail: RequestTrail, proof: RequestProof
+) -> Response:
     if request.method != "GET":  # the protocol is GET only (HEAD included)
         raise MethodNotAllowedError(f"{request.method} is not part of the module proxy protocol")
     sumdb = gw.settings.sumdb  # 1. route
@@ -95,7 +97,7 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
         trail.path, sumdb.databases, unknown_sumdb_status=sumdb.unknown_status
     )
     try:  # 2. identify: every Authorization value (two are refused, never read first-wins)
-        trail.identity = await gw.identity.identify(request_proof(request))
+        trail.identity = await gw.identity.identify(proof)
     except TooManyFailuresError as exc:
         gw.metrics.auth_rate_limited.inc()
         response = await _refusal(gw, trail, exc.status, [exc.reason], exc.code)
@@ -120,14 +122,16 @@ async def _serve(gw: Gateway, request: Request, trail: RequestTrail) -> Response
 
 async def proxy_endpoint(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    client = request.client.host if request.client else ""
+    proof = gw.identity.proof(request)  # the client's address too, behind a trusted proxy
     # Decoded once from the bytes sent; bytes that are not UTF-8 are kept for the route stage
     # to refuse and the audit record to show (escaped, audit/storable.py).
     path = decode_request_path(request.scope)
-    trail = RequestTrail(gw.audit.writer, uuid4().hex, path, client, metrics=gw.metrics)
+    trail = RequestTrail(
+        gw.audit.writer, uuid4().hex, path, proof.client_address, metrics=gw.metrics
+    )
     bind_request_id(trail.request_id)
     try:
-        return await _serve(gw, request, trail)
+        return await _serve(gw, request, trail, proof)
     except GatewayError as exc:
         challenge = isinstance(exc, IdentityError) and exc.status == 401
         return await _refusal(gw, trail, exc.status, [exc.reason], exc.code, challenge=challenge)
@@ -177,7 +181,7 @@ async def _is_operator(request: Request) -> bool:
     credentials are simply not an operator here (no 401 for a load balancer's probe)."""
     gw: Gateway = request.app.state.gateway
     try:  # bad credentials here are charged like anywhere else (no brute force via probes)
-        identity = await gw.identity.identify(request_proof(request))
+        identity = await gw.identity.identify(gw.identity.proof(request))
     except GatewayError:
         return False
     return gw.settings.server.operator_group in identity.groups
@@ -203,7 +207,13 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                 )
             )
             identity = await enter(
-                open_identity(settings.identity, audit.tokens, settings.tls, settings.jwt)
+                open_identity(
+                    settings.identity,
+                    audit.tokens,
+                    settings.tls,
+                    settings.jwt,
+                    settings.server.trusted_proxies,
+                )
             )
             app.state.gateway = Gateway(settings, identity, policy, audit, forward, metrics)
             checks = [*policy.checks(), *audit.checks(), *forward.checks()]

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import GatewayError, PolicyError
-from .identity.proof import request_proof
 from .responses import text_response
 
 if TYPE_CHECKING:  # app.py wires this endpoint: no import cycle at run time
@@ -41,7 +40,7 @@ def _patterns(document: object) -> list[str]:
 async def client_settings(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     try:
-        identity = await gw.identity.identify(request_proof(request))
+        identity = await gw.identity.identify(gw.identity.proof(request))
     except GatewayError as exc:
         return text_response(exc.status, [exc.reason], "-", challenge=exc.status == 401)
     if not identity.authenticated:

@@ -12,6 +12,7 @@
     │   ├── IdentityUnavailableError 503  the token store or an issuer's keys could not be read
     │   ├── CertificateRevokedError       the client certificate is on its CA's CRL
     │   ├── JwtRejectedError              a JWT that does not verify (one code per reason)
+    │   ├── ForwardedIdentityError        X-Forwarded-Client-Cert not from a trusted proxy
     │   └── TooManyFailuresError     429  this client sent too many bad credentials lately
     ├── PolicyError              503  no decision could be had from the policy engine
     │   ├── PolicyUnreachableError    OPA could not be asked: down, timing out, refusing modgate
@@ -139,6 +140,13 @@ class JwtClaimError(JwtRejectedError):
     """A required claim is missing, or the subject or groups claim has an unusable value."""
 
     code = "jwt_bad_claims"
+
+
+class ForwardedIdentityError(IdentityError):
+    """X-Forwarded-Client-Cert from an address that is not a trusted proxy (a spoofing
+    attempt), or a forwarded certificate that does not verify."""
+
+    code = "forwarded_identity_refused"
 
 
 class TooManyFailuresError(IdentityError):

@@ -48,6 +48,10 @@ def uvicorn_config(settings: Settings, app: ASGIApp, metrics: Metrics) -> uvicor
         log_config=None,
         log_level=LEVELS[settings.log.level],
         server_header=False,
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (its default
+        # forwarded_allow_ips), so any local process could write the audited client
+        # address; modgate reads it itself, from server.trusted_proxies only.
+        proxy_headers=False,
     )
     # uvicorn would announce http:// (it does not know the protocol class does TLS).
     logging.getLogger("uvicorn.error").addFilter(_NotUvicornsBanner())

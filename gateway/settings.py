@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .identity.forwarded import parse_networks
 from .identity.presets import apply_preset
 from .policy.opa_command import DEFAULT_OPA_LOG_LEVEL, OPA_LOG_LEVELS
 
@@ -84,6 +85,9 @@ class ServerSettings:
     max_headers: int = DEFAULT_MAX_HEADERS
     operator_group: str = DEFAULT_OPERATOR_GROUP
     """Callers in this group see /readyz details and /metrics; everyone else a bare status."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of front proxies whose X-Forwarded-For (and, with
+    identity.forwarded_client_cert, X-Forwarded-Client-Cert) headers are believed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,10 @@ class IdentitySettings:
     """How long an unknown token id is remembered as unknown (no store lookup meanwhile)."""
     failed_auth_per_minute: int = DEFAULT_FAILED_AUTH_PER_MINUTE
     """Bad credentials one client address may send per minute before 429; 0 disables."""
+    forwarded_client_cert: bool = False
+    """Identify by the X-Forwarded-Client-Cert (Envoy's format) of a trusted proxy."""
+    forwarded_ca_file: str = ""
+    """PEM bundle of the CAs whose forwarded client certificates are accepted."""
     cert_subject_from: tuple[str, ...] = CERT_SUBJECT_SOURCES
     """Where a client certificate's subject is read, first match wins: "uri" (a SPIFFE ID
     or other URI SAN), "dns" (a DNS SAN), "email" (an e-mail SAN), "cn" (subject CN)."""
@@ -557,6 +565,29 @@ def _check_client_certificates(tls: TlsSettings, identity: IdentitySettings) -> 
         )
 
 
+def _validate_forwarding(server: ServerSettings, identity: IdentitySettings) -> None:
+    try:
+        parse_networks(server.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"config key server.trusted_proxies: {exc}") from exc
+    if identity.forwarded_client_cert and not server.trusted_proxies:
+        raise ConfigError(
+            "identity.forwarded_client_cert needs server.trusted_proxies: the proxies whose "
+            "X-Forwarded-Client-Cert is believed"
+        )
+    if identity.forwarded_client_cert and not identity.forwarded_ca_file:
+        raise ConfigError(
+            "identity.forwarded_client_cert needs identity.forwarded_ca_file: the CAs whose "
+            "forwarded client certificates are accepted"
+        )
+    if identity.forwarded_ca_file and not identity.forwarded_client_cert:
+        raise ConfigError("identity.forwarded_ca_file is set but forwarded_client_cert is off")
+    if identity.forwarded_ca_file and not Path(identity.forwarded_ca_file).is_file():
+        raise ConfigError(
+            f"config key identity.forwarded_ca_file: no such file {identity.forwarded_ca_file!r}"
+        )
+
+
 def validate(settings: Settings) -> Settings:
     """Reject contradictions and bad values with the key named."""
     for url in settings.upstream.public:
@@ -623,6 +654,7 @@ def validate(settings: Settings) -> Settings:
     _validate_opa_credentials(settings.policy)
     _validate_observability(settings)
     _validate_jwt(settings.jwt)
+    _validate_forwarding(settings.server, settings.identity)
     if tls.plain_http and settings.server.host not in LOOPBACK_HOSTS:
         raise ConfigError(
             f"tls.plain_http = true only on a loopback address, not server.host = "

@@ -20,7 +20,7 @@ must not wait for a restart.
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -107,4 +107,9 @@ class CertificateIdentifier:
             )
         if self._revocations is not None:
             self._revocations.check(found.certificate)
+        if proof.forwarded_by is not None:  # the front proxy's handshake, not modgate's
+            identity = found.identity
+            return replace(
+                identity, details=(*identity.details, ("forwarded_by", proof.forwarded_by))
+            )
         return found.identity

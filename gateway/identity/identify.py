@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from ..errors import IdentityError
+from ..errors import ForwardedIdentityError, IdentityError
 from .base import ANONYMOUS, Identifier, Identity
 from .proof import RequestProof
 from .ratelimit import FailedAuthLimiter
@@ -23,6 +23,8 @@ async def identify(
         return ANONYMOUS  # no credentials: never charged, never limited
     failures.check(proof.client_address)
     try:
+        if proof.refusal is not None:  # a forwarded identity that cannot be believed
+            raise ForwardedIdentityError(proof.refusal)
         credentials = proof.credentials  # malformed: refused (and charged) before any identifier
         for identifier in identifiers:
             identity = await identifier.identify(proof)

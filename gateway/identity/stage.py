@@ -13,10 +13,11 @@ fetches its keys over https), closed with the stage.
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from starlette.requests import Request
 
 from ..errors import ConfigError
 from ..settings import IdentitySettings, JwtIssuerSettings, JwtSettings, TlsSettings
@@ -25,7 +26,7 @@ from .certificates import CertificateIdentifier
 from .identify import identify
 from .jwks import DiscoveredKeys, FileKeys, KeySet, KeySource, UrlKeys
 from .jwts import Issuer, JwtIdentifier
-from .proof import RequestProof
+from .proof import ProofReader, RequestProof
 from .ratelimit import FailedAuthLimiter
 from .revocation import CrlError, RevocationList
 from .tokens import TokenIdentifier, TokenStore
@@ -39,6 +40,12 @@ class IdentityStage:
 
     expected: str = "a modgate API token"
     """What a request's unrecognised credentials should have been (in the 401 reason)."""
+    reader: ProofReader = field(default_factory=ProofReader)
+    """Reads a request's proof, believing forwarded headers from trusted proxies only."""
+
+    def proof(self, request: Request) -> RequestProof:
+        """What ``request`` presents (its client address behind a trusted proxy)."""
+        return self.reader.read(request)
 
     async def identify(self, proof: RequestProof) -> Identity:
         """ANONYMOUS, or the proven Identity; IdentityError (401, 429, 503) otherwise."""
@@ -77,6 +84,7 @@ async def open_identity(
     store: TokenStore,
     tls: TlsSettings | None = None,
     jwt: JwtSettings | None = None,
+    trusted_proxies: tuple[str, ...] = (),
 ) -> AsyncIterator[IdentityStage]:
     jwt = JwtSettings() if jwt is None else jwt
     identifiers: list[Identifier] = [
@@ -99,4 +107,9 @@ async def open_identity(
             expected += " or a JWT of a trusted issuer"
         identifiers.append(CertificateIdentifier(settings.cert_subject_from, revocations))
         limiter = FailedAuthLimiter(settings.failed_auth_per_minute)
-        yield IdentityStage(tuple(identifiers), limiter, expected)
+        forwarded_ca = settings.forwarded_ca_file if settings.forwarded_client_cert else ""
+        try:
+            reader = ProofReader.open(trusted_proxies, forwarded_ca)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"identity.forwarded_ca_file: no PEM CA bundle: {exc}") from exc
+        yield IdentityStage(tuple(identifiers), limiter, expected, reader)

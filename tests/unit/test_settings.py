@@ -142,3 +142,40 @@ def test_metrics_listen_is_a_host_and_a_port(listen: str, address: tuple[str, in
 
 def test_an_empty_metrics_listen_turns_the_listener_off() -> None:
     assert load_settings(None, env={"MODGATE_METRICS_LISTEN": ""}).metrics.listen == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MODGATE_SERVER_TRUSTED_PROXIES": "10.0.0.0/8,proxy.corp"}, "server.trusted_proxies"),
+        ({"MODGATE_IDENTITY_FORWARDED_CLIENT_CERT": "true"}, "needs server.trusted_proxies"),
+        (
+            {
+                "MODGATE_SERVER_TRUSTED_PROXIES": "10.0.0.1",
+                "MODGATE_IDENTITY_FORWARDED_CLIENT_CERT": "1",
+            },
+            "needs identity.forwarded_ca_file",
+        ),
+        ({"MODGATE_IDENTITY_FORWARDED_CA_FILE": "/nonexistent"}, "forwarded_client_cert is off"),
+        (
+            {
+                "MODGATE_SERVER_TRUSTED_PROXIES": "10.0.0.1",
+                "MODGATE_IDENTITY_FORWARDED_CLIENT_CERT": "1",
+                "MODGATE_IDENTITY_FORWARDED_CA_FILE": "/nonexistent",
+            },
+            "no such file",
+        ),
+    ],
+)
+def test_forwarded_identity_settings_are_checked(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, env=env)
+
+
+def test_trusted_proxies_take_addresses_and_networks() -> None:
+    env = {"MODGATE_SERVER_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7, 2001:db8::/32"}
+    assert load_settings(None, env=env).server.trusted_proxies == (
+        "10.0.0.0/8",
+        "192.0.2.7",
+        "2001:db8::/32",
+    )
