@@ -104,6 +104,9 @@ class TlsSettings:
     """PEM bundle of the CAs whose client certificates are accepted (and only these)."""
     client_crl_file: str = ""
     """A CRL (PEM or DER) of a client CA; reread when it changes, no restart needed."""
+    client_deny_serials_file: str = ""
+    """Serial numbers (hex, one per line) of client certificates refused, whoever signed
+    them; reread when it changes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,9 @@ class IdentitySettings:
     """Identify by the X-Forwarded-Client-Cert (Envoy's format) of a trusted proxy."""
     forwarded_ca_file: str = ""
     """PEM bundle of the CAs whose forwarded client certificates are accepted."""
+    cert_groups_file: str = ""
+    """JSON ``{"subject": ["group", ...]}``: the groups of certificate subjects, instead of
+    their OUs; reread when it changes."""
     cert_subject_from: tuple[str, ...] = CERT_SUBJECT_SOURCES
     """Where a client certificate's subject is read, first match wins: "uri" (a SPIFFE ID
     or other URI SAN), "dns" (a DNS SAN), "email" (an e-mail SAN), "cn" (subject CN)."""
@@ -557,6 +563,18 @@ def _check_client_certificates(tls: TlsSettings, identity: IdentitySettings) -> 
         )
     if tls.client_crl_file and tls.client_cert == "none":
         raise ConfigError("tls.client_crl_file is set but tls.client_cert is none")
+    certificates = tls.client_cert != "none" or identity.forwarded_client_cert
+    for key, path in (
+        ("tls.client_deny_serials_file", tls.client_deny_serials_file),
+        ("identity.cert_groups_file", identity.cert_groups_file),
+    ):
+        if path and not certificates:
+            raise ConfigError(
+                f"{key} is set, but no client certificate is read (tls.client_cert is none "
+                "and identity.forwarded_client_cert is off)"
+            )
+        if path and not Path(path).is_file():
+            raise ConfigError(f"config key {key}: no such file {path!r}")
     unknown = [s for s in identity.cert_subject_from if s not in CERT_SUBJECT_SOURCES]
     if unknown or not identity.cert_subject_from:
         raise ConfigError(

@@ -19,16 +19,17 @@ must not wait for a restart.
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ..errors import IdentityError
+from ..errors import CertificateRevokedError, IdentityError
 from .base import Identity
 from .proof import RequestProof
 from .revocation import RevocationList
+from .watched import WatchedFile
 
 _PARSED_CERTIFICATES = 4096
 """Distinct client certificates remembered parsed; a fleet of CI runners stays inside."""
@@ -89,13 +90,26 @@ def certificate_subject(der: bytes, order: Sequence[str]) -> CertificateSubject:
 
 
 class CertificateIdentifier:
-    """Identity from the verified client certificate, when the request came with one."""
+    """Identity from the verified client certificate, when the request came with one.
 
-    def __init__(self, order: Sequence[str], revocations: RevocationList | None = None) -> None:
+    ``denied``: serial numbers refused whoever signed them (``tls.client_deny_serials_file``);
+    ``groups``: the groups of each subject, instead of its OUs (``identity.cert_groups_file``;
+    a subject it does not list has none)."""
+
+    def __init__(
+        self,
+        order: Sequence[str],
+        revocations: RevocationList | None = None,
+        *,
+        denied: WatchedFile[frozenset[int]] | None = None,
+        groups: WatchedFile[Mapping[str, tuple[str, ...]]] | None = None,
+    ) -> None:
         self._subject = functools.lru_cache(maxsize=_PARSED_CERTIFICATES)(
             functools.partial(certificate_subject, order=tuple(order))
         )
         self._revocations = revocations
+        self._denied = denied
+        self._groups = groups
 
     async def identify(self, proof: RequestProof) -> Identity | None:
         if not proof.peer_certificates:
@@ -107,9 +121,16 @@ class CertificateIdentifier:
             )
         if self._revocations is not None:
             self._revocations.check(found.certificate)
-        if proof.forwarded_by is not None:  # the front proxy's handshake, not modgate's
-            identity = found.identity
-            return replace(
-                identity, details=(*identity.details, ("forwarded_by", proof.forwarded_by))
+        serial = found.certificate.serial_number
+        if self._denied is not None and serial in self._denied.current():
+            raise CertificateRevokedError(
+                f"the client certificate (serial {serial:x}) is on the deny list"
             )
-        return found.identity
+        identity = found.identity
+        if self._groups is not None:
+            subject = identity.subject or ""
+            identity = replace(identity, groups=self._groups.current().get(subject, ()))
+        if proof.forwarded_by is not None:  # the front proxy's handshake, not modgate's
+            forwarded = ("forwarded_by", proof.forwarded_by)
+            identity = replace(identity, details=(*identity.details, forwarded))
+        return identity

@@ -30,6 +30,7 @@ from .proof import ProofReader, RequestProof
 from .ratelimit import FailedAuthLimiter
 from .revocation import CrlError, RevocationList
 from .tokens import TokenIdentifier, TokenStore
+from .watched import WatchedFile, parse_groups, parse_serials
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,14 @@ async def open_identity(
             revocations = RevocationList(tls.client_crl_file, tls.client_ca_file)
         except CrlError as exc:
             raise ConfigError(f"tls.client_crl_file: {exc}") from exc
+    try:
+        denied = groups = None
+        if tls is not None and tls.client_deny_serials_file:
+            denied = WatchedFile(tls.client_deny_serials_file, parse_serials, "client deny list")
+        if settings.cert_groups_file:
+            groups = WatchedFile(settings.cert_groups_file, parse_groups, "certificate groups")
+    except ValueError as exc:
+        raise ConfigError(f"identity files: {exc}") from exc
     async with AsyncExitStack() as stack:
         session = None
         if any(issuer.jwks_url or issuer.discovery for issuer in jwt.issuers):
@@ -105,7 +114,11 @@ async def open_identity(
             issuers = [_issuer(issuer, jwt, session) for issuer in jwt.issuers]
             identifiers.append(JwtIdentifier(issuers, jwt.cache_entries))
             expected += " or a JWT of a trusted issuer"
-        identifiers.append(CertificateIdentifier(settings.cert_subject_from, revocations))
+        identifiers.append(
+            CertificateIdentifier(
+                settings.cert_subject_from, revocations, denied=denied, groups=groups
+            )
+        )
         limiter = FailedAuthLimiter(settings.failed_auth_per_minute)
         forwarded_ca = settings.forwarded_ca_file if settings.forwarded_client_cert else ""
         try:
