@@ -138,3 +138,25 @@ def test_modgate_does_not_start_on_an_unusable_crl(ca: Ca, files: tuple[Path, Pa
 
     with pytest.raises(ConfigError, match=r"tls\.client_crl_file: .* is not a CRL"):
         asyncio.run(start())
+
+
+def test_one_crl_per_ca_in_one_pem_file(tmp_path: Path) -> None:
+    """Two client CAs, each with its own CRL: each certificate is judged by its issuer's."""
+    first, second = Ca.create("client CA one"), Ca.create("client CA two")
+    bundle = tmp_path / "client-ca.pem"
+    bundle.write_bytes(first.cert.public_bytes(PEM) + second.cert.public_bytes(PEM))
+    crl = tmp_path / "client.crl"
+    crl.write_bytes(first.crl(7) + second.crl(8))
+    revocations = RevocationList(str(crl), str(bundle))
+    revocations.check(first.leaf(8))
+    revocations.check(second.leaf(7))
+    for ca, serial in ((first, 7), (second, 8)):
+        with pytest.raises(CertificateRevokedError, match=f"serial {serial}"):
+            revocations.check(ca.leaf(serial))
+
+
+def test_two_crls_of_one_ca_are_refused(ca: Ca, files: tuple[Path, Path]) -> None:
+    bundle, crl = files
+    crl.write_bytes(ca.crl(7) + ca.crl())
+    with pytest.raises(CrlError, match="two CRLs of one CA"):
+        RevocationList(str(crl), str(bundle))
