@@ -213,6 +213,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     settings.tls,
                     settings.jwt,
                     settings.server.trusted_proxies,
+                    audit.watch_revocations,
                 )
             )
             app.state.gateway = Gateway(settings, identity, policy, audit, forward, metrics)

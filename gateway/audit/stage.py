@@ -5,7 +5,7 @@ the identify stage reads; ``checks`` is the stage's own readiness (the store ans
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ from ..health import Check
 from ..observability import Metrics
 from ..settings import AuditSettings
 from .database import open_engine
+from .revocations import watch_revocations
 from .sink import open_sink
 from .tokens import SqlTokenStore
 from .writer import AuditWriter
@@ -35,6 +36,12 @@ class AuditStage:
 
     def checks(self) -> list[Check]:
         return [Check("audit store unreachable", self.reachable)]
+
+    async def watch_revocations(
+        self, forget: Callable[[str], None], forget_all: Callable[[], None]
+    ) -> None:
+        """Until cancelled, hear token revocations (PostgreSQL; ``revocations.py``)."""
+        await watch_revocations(self.engine, forget, forget_all)
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import IdentityUnavailableError
 from ..identity.tokens import StoredToken
 from .models import api_tokens
+from .revocations import notify_revoked
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -84,4 +85,6 @@ class SqlTokenStore:
                 .where(api_tokens.c.token_id == token_id)
                 .values(revoked=True, revoked_at=datetime.now(UTC))
             )
+            if result.rowcount:
+                await notify_revoked(conn, token_id)  # every gateway forgets it at commit
             return bool(result.rowcount)

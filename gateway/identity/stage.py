@@ -10,11 +10,13 @@ The stage owns one aiohttp session for every issuer's key set (opened only when 
 fetches its keys over https), closed with the stage.
 """
 
+import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from starlette.requests import Request
@@ -79,6 +81,11 @@ def _issuer(
     return Issuer(settings, keys=keys)
 
 
+RevocationFeed = Callable[[Callable[[str], None], Callable[[], None]], Coroutine[Any, Any, None]]
+"""``feed(forget, forget_all)``: runs until cancelled, calling ``forget(token_id)`` for
+each revoked token and ``forget_all()`` when revocations may have been missed."""
+
+
 @asynccontextmanager
 async def open_identity(
     settings: IdentitySettings,
@@ -86,11 +93,14 @@ async def open_identity(
     tls: TlsSettings | None = None,
     jwt: JwtSettings | None = None,
     trusted_proxies: tuple[str, ...] = (),
+    token_revocations: RevocationFeed | None = None,
 ) -> AsyncIterator[IdentityStage]:
+    """``token_revocations``: a feed of API-token revocations (PostgreSQL's LISTEN/NOTIFY,
+    ``audit/revocations.py``), run while the stage is open, that makes the token cache
+    forget a revoked token at once."""
     jwt = JwtSettings() if jwt is None else jwt
-    identifiers: list[Identifier] = [
-        TokenIdentifier(store, settings.token_cache_s, settings.negative_cache_s)
-    ]
+    tokens = TokenIdentifier(store, settings.token_cache_s, settings.negative_cache_s)
+    identifiers: list[Identifier] = [tokens]
     revocations = None
     if tls is not None and tls.client_crl_file:
         try:
@@ -106,6 +116,10 @@ async def open_identity(
     except ValueError as exc:
         raise ConfigError(f"identity files: {exc}") from exc
     async with AsyncExitStack() as stack:
+        if token_revocations is not None:
+            feed = token_revocations(tokens.forget, tokens.forget_all)
+            listening = asyncio.create_task(feed)
+            stack.callback(listening.cancel)
         session = None
         if any(issuer.jwks_url or issuer.discovery for issuer in jwt.issuers):
             session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))

@@ -103,6 +103,14 @@ class TokenIdentifier:
         self._unknown: dict[str, float] = {}  # token id -> when the store said so; oldest first
         self._clock = clock
 
+    def forget(self, token_id: str) -> None:
+        """Drop ``token_id`` from the cache (it was revoked): the next use reads the store."""
+        self._cache.pop(token_id, None)
+
+    def forget_all(self) -> None:
+        """Drop every cached token (revocations may have been missed)."""
+        self._cache.clear()
+
     def _known_unknown(self, token_id: str, now: float) -> bool:
         seen = self._unknown.get(token_id)
         if seen is None:

@@ -492,3 +492,24 @@ def test_a_bad_expiry_is_refused_and_makes_no_token(
     assert caught.value.returncode == 2
     assert "expected a positive duration such as 90d" in caught.value.stderr
     assert modgate_cli("token", "list", database_url=postgres.dsn()) == before
+
+
+def test_a_revoked_token_is_refused_at_once_despite_the_cache(
+    serve_own: Any, pki: DevPki, postgres: ThrowawayPostgres
+) -> None:
+    """`modgate token revoke` notifies every gateway on PostgreSQL (LISTEN/NOTIFY): a token
+    verified a moment ago, cached for five minutes, is refused within moments, not then."""
+    token = modgate_cli(
+        "token", "create", "--subject", "dave", "--group", "developers",
+        database_url=postgres.dsn(),
+    ).strip()  # fmt: skip
+    with serve_own(MODGATE_IDENTITY_TOKEN_CACHE_S="300") as gateway:
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        with httpx.Client(base_url=gateway.url, verify=context, timeout=10) as client:
+            assert client.get(LIST, headers=bearer(token)).status_code == 200  # now cached
+            modgate_cli("token", "revoke", token.split("_")[1], database_url=postgres.dsn())
+            deadline = time.monotonic() + 3
+            while (status := client.get(LIST, headers=bearer(token)).status_code) == 200:
+                assert time.monotonic() < deadline, "the revoked token still works"
+                time.sleep(0.05)
+            assert status == 401
