@@ -66,7 +66,8 @@ def fetch_settings(
         with urllib.request.urlopen(request, context=context, timeout=timeout_s) as response:
             document = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        reason = exc.read().decode("utf-8", "replace").strip().splitlines()
+        with exc:  # the error holds the response open
+            reason = exc.read().decode("utf-8", "replace").strip().splitlines()
         raise SetupError(f"{url} answered {exc.code}: {' '.join(reason)[:300]}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise SetupError(f"cannot read {url}{PATH}: {exc}") from exc

@@ -117,4 +117,5 @@ def test_the_client_settings_need_credentials(gateway: GatewayProcess) -> None:
     context = ssl.create_default_context(cafile=str(gateway.ca_file))
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{gateway.url}/-/client-settings", context=context, timeout=10)
+    refused.value.close()  # the error holds the response, and its TLS socket, open
     assert refused.value.code == 401
