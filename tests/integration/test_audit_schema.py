@@ -279,13 +279,37 @@ SQLITE_FORM = {  # what docs/auditing.md tells SQLite users to write instead
 }
 
 
+DETAIL_PG = re.compile(r"e\.policy_input->'identity'->'details'->>'(\w+)'")
+DETAIL_SQLITE = "json_extract(e.policy_input, '$.identity.details.NAME')"
+
+
 def for_dialect(query: str, dialect: str) -> str:
     if dialect == "sqlite":
         doc = (REPO / "docs" / "auditing.md").read_text()
         for postgres_form, sqlite_form in SQLITE_FORM.items():
             assert f"`{sqlite_form}`" in doc  # the doc still says so
             query = query.replace(postgres_form, sqlite_form)
+        assert f"`{DETAIL_SQLITE}`" in doc
+        query = DETAIL_PG.sub(lambda m: DETAIL_SQLITE.replace("NAME", m.group(1)), query)
     return query
+
+
+CI_INPUT = json.dumps(
+    {
+        "shape": 1,
+        "identity": {
+            "subject": "ci:github:acme/builder",
+            "method": "jwt",
+            "details": {
+                "provider": "github",
+                "repository": "acme/builder",
+                "ref": "refs/heads/main",
+                "sha": "2b1f8e5a",
+                "run_id": "9123456789",
+            },
+        },
+    }
+)
 
 
 def decided(request_id: str, **values: object) -> DecisionRecord:
@@ -323,11 +347,18 @@ async def test_every_query_in_the_auditing_doc_runs_unchanged_on_the_view(
             )
         )  # fmt: skip
         await writer.record(decided(open_, kind="info"))
+        ci_pull = uuid4().hex
+        await writer.record(
+            decided(
+                ci_pull, subject="ci:github:acme/builder", auth_method="jwt", policy_input=CI_INPUT
+            )
+        )
+        writer.complete_later(served(ci_pull, "aa" * 32))
         writer.complete_later(served(zip_a, "aa" * 32))
         writer.complete_later(served(zip_b, "bb" * 32))
         writer.complete_later(Completion(refused, 403, 40, "cc" * 32, 1.0, datetime.now(UTC)))
     queries = documented_queries()
-    assert len(queries) == 6
+    assert len(queries) == 7
 
     # when each documented query is run as written
     answers = []
@@ -337,14 +368,17 @@ async def test_every_query_in_the_auditing_doc_runs_unchanged_on_the_view(
             answers.append([dict(row._mapping) for row in result])
 
     # then each finds what it says it finds
-    insecure, receivers, refusals, revisions, changed, never_completed = answers
+    insecure, receivers, refusals, revisions, changed, never_completed, pipelines = answers
     assert [(r["decision"], r["status"]) for r in insecure] == [("deny", 403)]
-    assert [r["subject"] for r in receivers] == ["alice", "bob"]
+    assert [r["subject"] for r in receivers] == ["alice", "bob", "ci:github:acme/builder"]
     assert [(r["subject"], r["error_code"], r["requests"]) for r in refusals] == [
         ("alice", "denied_by_policy", 1)
     ]
-    assert sorted((r["decision"], r["requests"]) for r in revisions) == [("allow", 3), ("deny", 1)]
+    assert sorted((r["decision"], r["requests"]) for r in revisions) == [("allow", 4), ("deny", 1)]
     assert [(r["module"], r["version"], r["contents"]) for r in changed] == [
         ("golang.org/x/text", "v0.14.0", 2)
     ]
     assert [r["request_id"] for r in never_completed] == [open_]
+    assert [
+        (r["subject"], r["repository"], r["ref"], r["commit_sha"], r["run_id"]) for r in pipelines
+    ] == [("ci:github:acme/builder", "acme/builder", "refs/heads/main", "2b1f8e5a", "9123456789")]
