@@ -183,6 +183,13 @@ class Metrics:
             "them (never in the audit trail), by reason.",
             ("reason",),
         )
+        self.tls_handshake_failures = self._counter(
+            "modgate_tls_handshake_failures",
+            "TLS handshakes that failed (never in the audit trail: no request was read), by "
+            "reason: client_certificate_refused (a foreign CA, expired, not for client "
+            "authentication), client_certificate_missing, protocol_version, timeout, other.",
+            ("reason",),
+        )
         self.audit_rows_isolated = self._counter(
             "modgate_audit_rows_isolated",
             "Audit rows the store refused inside a group commit; the rest of the batch was "

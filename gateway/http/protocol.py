@@ -90,6 +90,22 @@ class ConnectionGate:
         self.open -= 1
 
 
+def handshake_failure(error: BaseException | None) -> str:
+    """A failed handshake's reason, as a bounded metric label."""
+    if error is None or isinstance(error, TimeoutError | asyncio.CancelledError):
+        return "timeout"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return "client_certificate_refused"
+    text = str(error).upper()
+    if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in text or "CERTIFICATE_REQUIRED" in text:
+        return "client_certificate_missing"
+    if any(word in text for word in ("UNSUPPORTED_PROTOCOL", "WRONG_VERSION", "NO_PROTOCOLS")):
+        return "protocol_version"
+    if "CERTIFICATE" in text:  # unknown CA, expired, bad usage: OpenSSL's alert names
+        return "client_certificate_refused"
+    return "other"
+
+
 def _tls_protocol_class(loop: asyncio.AbstractEventLoop) -> Any:
     """The TLS protocol of ``loop``'s implementation (uvloop's, else asyncio's); both take
     (loop, app_protocol, sslcontext, waiter, server_side, ...)."""
@@ -217,7 +233,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _handshake_ended(self, handshake: asyncio.Future[None]) -> None:
         # Failed, timed out, or the client left during the handshake (then TLS reports
         # success without ever handing over a transport): nothing more to do but forget it.
-        failed = handshake.cancelled() or handshake.exception() is not None
+        error = None if handshake.cancelled() else handshake.exception()
+        failed = handshake.cancelled() or error is not None
+        if failed:
+            reason = handshake_failure(error)
+            self.metrics.tls_handshake_failures.inc(reason=reason)
+            if reason.startswith("client_certificate"):  # who was turned away, and why
+                peer = self._raw.get_extra_info("peername") if self._raw else None
+                log.warning(
+                    "TLS handshake refused (%s) from %s: %s",
+                    reason, peer[0] if peer else "?", error,
+                )  # fmt: skip
         if failed or not self._http_started:
             self._release()
             self._cancel_deadline()

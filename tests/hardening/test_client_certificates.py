@@ -28,6 +28,7 @@ from tests.conftest import Tokens
 from tests.hardening.conftest import ServeOwn
 from tests.support.audit import audit_rows
 from tests.support.gateway import GatewayProcess
+from tests.support.metrics import scrape
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.x509 import NOW, TestAuthority
 
@@ -140,16 +141,39 @@ def test_the_subject_order_is_the_operators(
     assert record(postgres, response)["subject"] == "cn-name"
 
 
+def handshake_failures(gateway: GatewayProcess, reason: str) -> float:
+    sample = ("modgate_tls_handshake_failures_total", (("reason", reason),))
+    return scrape(gateway.metrics_url).get(sample, 0.0)
+
+
+def counted(gateway: GatewayProcess, reason: str, before: float) -> bool:
+    """Whether the refusal was counted (the server's side of a refused handshake may end
+    a moment after the client saw it)."""
+    deadline = time.monotonic() + 5
+    while handshake_failures(gateway, reason) <= before:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_no_certificate_is_refused_when_one_is_required(
     required: GatewayProcess, pki: DevPki
 ) -> None:
+    before = handshake_failures(required, "client_certificate_missing")
     refused_handshake(required, pki, None)
+    assert counted(required, "client_certificate_missing", before)
+    assert (
+        "TLS handshake refused (client_certificate_missing) from 127.0.0.1" in required.log_tail()
+    )
 
 
 def test_a_certificate_of_a_foreign_ca_is_refused(
     required: GatewayProcess, pki: DevPki, foreign: TestAuthority, certs: Path
 ) -> None:
+    before = handshake_failures(required, "client_certificate_refused")
     refused_handshake(required, pki, foreign.issue(certs, "impostor", units=("developers",)))
+    assert counted(required, "client_certificate_refused", before)
 
 
 def test_an_expired_certificate_is_refused(
