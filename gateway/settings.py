@@ -63,6 +63,7 @@ DEFAULT_JWT_LEEWAY_S = 30.0
 DEFAULT_JWKS_REFRESH_S = 300.0
 DEFAULT_UNKNOWN_KID_INTERVAL_S = 30.0
 DEFAULT_JWKS_TIMEOUT_S = 5.0
+DEFAULT_JWKS_MAX_AGE_S = 86_400.0
 DEFAULT_JWT_CACHE_ENTRIES = 10_000
 
 
@@ -177,6 +178,9 @@ class JwtSettings:
     unknown_kid_interval_s: float = DEFAULT_UNKNOWN_KID_INTERVAL_S
     """A token with an unknown ``kid`` refetches its issuer's keys at most this often: a
     flood of made-up key ids cannot hammer the issuer."""
+    keys_max_age_s: float = DEFAULT_JWKS_MAX_AGE_S
+    """Keys that could not be refreshed for this long are no longer used (503): an issuer
+    that is down keeps working from its last keys until then, not forever."""
     fetch_timeout_s: float = DEFAULT_JWKS_TIMEOUT_S
     cache_entries: int = DEFAULT_JWT_CACHE_ENTRIES
     """Verified tokens remembered (by hash, until their ``exp``): a go command's hundreds
@@ -419,6 +423,11 @@ def _validate_jwt(jwt: JwtSettings) -> None:
     ):
         if value <= 0:
             raise ConfigError(f"config key jwt.{key}: {value} must be positive")
+    if jwt.keys_max_age_s < jwt.refresh_s:
+        raise ConfigError(
+            f"config key jwt.keys_max_age_s: {jwt.keys_max_age_s} is shorter than "
+            f"jwt.refresh_s ({jwt.refresh_s}): keys would expire before their refresh"
+        )
     if jwt.cache_entries < 0:
         raise ConfigError(f"config key jwt.cache_entries: {jwt.cache_entries} must not be negative")
 

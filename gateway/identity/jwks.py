@@ -14,10 +14,11 @@ When keys are fetched:
   made-up key ids, or an issuer that is down, costs the issuer one request per interval.
 
 A failed refresh keeps the last good keys (an issuer's outage must not lock out every CI
-job whose token it already signed); with no good keys ever, tokens of this issuer are
-refused with 503 ``identity_unavailable`` and the reason. Only public keys of the types the
-algorithms need are kept (RSA, EC P-256, Ed25519); a symmetric ("oct") key in a JWKS is
-dropped, so no published key can become an HMAC secret.
+job whose token it already signed) until they are ``max_age_s`` old (``jwt.keys_max_age_s``:
+a key the issuer withdrew meanwhile must not work forever); with no good keys, tokens of
+this issuer are refused with 503 ``identity_unavailable`` and the reason. Only public
+keys of the types the algorithms need are kept (RSA, EC P-256, Ed25519); a symmetric
+("oct") key in a JWKS is dropped, so no published key can become an HMAC secret.
 """
 
 import asyncio
@@ -193,6 +194,7 @@ class KeySet:
         refresh_s: float,
         min_interval_s: float,
         *,
+        max_age_s: float = math.inf,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -201,6 +203,7 @@ class KeySet:
             refresh_s = min_interval_s = FILE_RECHECK_S
         self._refresh_s = refresh_s
         self._min_interval_s = min_interval_s
+        self._max_age_s = max_age_s
         self._clock = clock
         self._keys: dict[str | None, Mapping[str, Any]] = {}
         self._verifiers: dict[tuple[str | None, str], jwt.PyJWK] = {}
@@ -213,8 +216,12 @@ class KeySet:
         """How many times the source was read (for tests and the benchmark)."""
 
     def holds(self, kid: str | None) -> bool:
-        """Whether the key ``kid`` is still published (a cached token's key may be gone)."""
-        return kid in self._keys
+        """Whether the key ``kid`` is still published and the keys are not too old (a cached
+        token's key may be gone, or no longer be known to be there)."""
+        return kid in self._keys and not self._expired(self._clock())
+
+    def _expired(self, now: float) -> bool:
+        return self._fetched_at is not None and now - self._fetched_at > self._max_age_s
 
     async def _refresh(self, attempted: float) -> None:
         async with self._lock:
@@ -253,6 +260,11 @@ class KeySet:
         if self._fetched_at is None:
             raise IdentityUnavailableError(
                 f"keys of JWT issuer {self.name} unavailable: {self._problem}"
+            )
+        if self._expired(self._clock()):
+            raise IdentityUnavailableError(
+                f"keys of JWT issuer {self.name} unavailable: not refreshed for more than "
+                f"{self._max_age_s:g} s (jwt.keys_max_age_s): {self._problem}"
             )
         if not self._has(kid):
             raise JwtUnknownKeyError(

@@ -77,7 +77,13 @@ def _issuer(
             source = DiscoveredKeys(session, settings.issuer, context, timeout)
         else:
             source = UrlKeys(session, settings.jwks_url, context, timeout)
-    keys = KeySet(settings.name, source, jwt.refresh_s, jwt.unknown_kid_interval_s)
+    keys = KeySet(
+        settings.name,
+        source,
+        jwt.refresh_s,
+        jwt.unknown_kid_interval_s,
+        max_age_s=jwt.keys_max_age_s,
+    )
     return Issuer(settings, keys=keys)
 
 

@@ -201,6 +201,8 @@ def test_each_bad_token_is_refused_audited_and_never_forwarded(
         ),
         "jwt_wrong_audience": github_key.sign(github_claims(iss, audience="another-service")),
         "jwt_unknown_key": stranger.sign(github_claims(iss, audience="modgate-test")),
+        "jwt_malformed": "eyJhbGciOiJSUzI1NiJ9.Zm9vYmFy.c2lnbmF0dXJl",  # payload is no JSON
+        "bad_credentials": good + "." + "A" * 9000,  # oversized: refused before any parsing
     }
     before = len(public_upstream.requests) + len(private_upstream.requests)
     for code, token in cases.items():

@@ -429,3 +429,27 @@ async def test_a_discovery_document_naming_another_issuer_is_refused(
     identifier, _ = url_identifier(idp, session, Clock(), discovery=True)
     error = await refused(identifier, rsa_key.sign(claims(idp.issuer, sub="a")))
     assert isinstance(error, IdentityUnavailableError) and "another issuer" in error.reason
+
+
+async def test_last_keys_serve_an_outage_until_they_are_too_old(
+    idp: IssuerServer, session: aiohttp.ClientSession, rsa_key: SigningKey
+) -> None:
+    clock = Clock()
+    context = ssl.create_default_context(cafile=str(idp.ca_file))
+    key_set = KeySet(
+        "idp",
+        UrlKeys(session, idp.jwks_url, context, 2.0),
+        refresh_s=300,
+        min_interval_s=30,
+        max_age_s=3600,
+        clock=clock,
+    )
+    identifier = JwtIdentifier([Issuer(settings(issuer=idp.issuer), keys=key_set)], 100)
+    token = rsa_key.sign(claims(idp.issuer, sub="a", lifetime_s=7200))
+    assert await identifier.identify(bearer(token)) is not None
+    idp.fail_with(503)
+    clock.now += 3000  # refreshes fail; the keys are 50 minutes old
+    assert await identifier.identify(bearer(token)) is not None
+    clock.now += 700  # over an hour since the last good fetch: cached or not, refused
+    error = await refused(identifier, token)
+    assert isinstance(error, IdentityUnavailableError) and "jwt.keys_max_age_s" in error.reason
