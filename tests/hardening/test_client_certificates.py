@@ -26,7 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from gateway.certs import DevPki
 from tests.conftest import Tokens
 from tests.hardening.conftest import ServeOwn
-from tests.support.audit import audit_rows
+from tests.support.audit import audit_rows, stored_input
 from tests.support.gateway import GatewayProcess
 from tests.support.metrics import scrape
 from tests.support.postgres import ThrowawayPostgres
@@ -121,6 +121,9 @@ def test_a_certificate_of_the_client_ca_names_the_identity(
         ["developers", "ci"],
         "mtls",
     )
+    identity = stored_input(postgres.libpq_dsn(), response.headers["X-Request-Id"])["identity"]
+    serial = x509.load_pem_x509_certificate(cert[0].read_bytes()).serial_number
+    assert identity["details"] == {"serial": f"{serial:x}", "issuer": "CN=modgate test client CA"}
 
 
 def test_the_subject_order_is_the_operators(
@@ -213,6 +216,8 @@ def test_a_token_on_a_certificate_connection_names_the_token_holder(
     assert response.status_code == 200, response.text
     row = record(postgres, response)
     assert (row["subject"], row["auth_method"]) == ("alice", "token")
+    identity = stored_input(postgres.libpq_dsn(), response.headers["X-Request-Id"])["identity"]
+    assert identity["details"] == {"token_id": tokens.alice.split("_")[1]}
 
 
 def test_a_certificate_revoked_while_the_gateway_runs_is_refused_and_audited(

@@ -10,7 +10,6 @@ company SSO issuer whose keys are a JWKS file. Keys are rotated under the runnin
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import ssl
@@ -19,13 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from gateway.certs import DevPki
 from tests.hardening.conftest import ServeOwn
 from tests.support.audit import audit_rows
+from tests.support.audit import stored_input as audit_input
 from tests.support.gateway import GatewayProcess
 from tests.support.jwks import IssuerServer, SigningKey, claims, github_claims, jwks
 from tests.support.postgres import ThrowawayPostgres
@@ -113,22 +112,7 @@ def record(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, A
 
 
 def stored_input(postgres: ThrowawayPostgres, response: httpx.Response) -> dict[str, Any]:
-    """The policy input stored with the request's decision event."""
-
-    async def fetch() -> Any:
-        conn = await asyncpg.connect(postgres.libpq_dsn())
-        try:
-            return await conn.fetchval(
-                "SELECT policy_input FROM audit_events"
-                " WHERE request_id = $1 AND event = 'decision'",
-                response.headers["X-Request-Id"],
-            )
-        finally:
-            await conn.close()
-
-    text = asyncio.run(fetch())
-    assert text is not None
-    return dict(json.loads(text))
+    return audit_input(postgres.libpq_dsn(), response.headers["X-Request-Id"])
 
 
 def test_a_github_job_token_names_the_pipeline_in_the_input_and_the_record(

@@ -52,3 +52,22 @@ def completed_row(libpq_dsn: str, request_id: str, timeout_s: float = 10) -> dic
         if time.monotonic() > deadline:
             raise AssertionError(f"no completion recorded for {request_id} in {timeout_s} s")
         time.sleep(0.05)
+
+
+def stored_input(libpq_dsn: str, request_id: str) -> dict[str, Any]:
+    """The policy input stored with the decision event of ``request_id``."""
+
+    async def fetch() -> Any:
+        conn = await asyncpg.connect(libpq_dsn)
+        try:
+            return await conn.fetchval(
+                "SELECT policy_input FROM audit_events"
+                " WHERE request_id = $1 AND event = 'decision'",
+                request_id,
+            )
+        finally:
+            await conn.close()
+
+    text = asyncio.run(fetch())
+    assert text is not None, f"no decision event with a policy input for {request_id}"
+    return dict(json.loads(text))
