@@ -104,10 +104,16 @@ class ProofReader:
     def _forwarded(
         self, authorizations: tuple[str, ...], peer: str, client: str, values: list[str]
     ) -> RequestProof:
-        if not self.trust.trusts(peer) or not self.forwarded_authorities:
+        if not self.trust.trusts(peer):
             refusal = (
                 f"X-Forwarded-Client-Cert from {peer}, which is not a trusted proxy "
-                "(server.trusted_proxies, identity.forwarded_client_cert)"
+                "(server.trusted_proxies)"
+            )
+            return RequestProof(authorizations, client, refusal=refusal)
+        if not self.forwarded_authorities:
+            refusal = (
+                "X-Forwarded-Client-Cert is not read by this gateway "
+                "(identity.forwarded_client_cert is off)"
             )
             return RequestProof(authorizations, client, refusal=refusal)
         if len(values) > 1:

@@ -11,6 +11,7 @@ fetches its keys over https), closed with the stage.
 """
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -87,6 +88,13 @@ def _issuer(
     return Issuer(settings, keys=keys)
 
 
+async def _stop(task: "asyncio.Task[None]") -> None:
+    """Cancel ``task`` and wait for it: its connection goes back before the engine closes."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 RevocationFeed = Callable[[Callable[[str], None], Callable[[], None]], Coroutine[Any, Any, None]]
 """``feed(forget, forget_all)``: runs until cancelled, calling ``forget(token_id)`` for
 each revoked token and ``forget_all()`` when revocations may have been missed."""
@@ -125,7 +133,7 @@ async def open_identity(
         if token_revocations is not None:
             feed = token_revocations(tokens.forget, tokens.forget_all)
             listening = asyncio.create_task(feed)
-            stack.callback(listening.cancel)
+            stack.push_async_callback(_stop, listening)
         session = None
         if any(issuer.jwks_url or issuer.discovery for issuer in jwt.issuers):
             session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))
