@@ -295,8 +295,8 @@ class TimedPolicy:
         self._metrics.observe_decision(decision, time.perf_counter() - started)
         return decision
 
-    async def document(self, path: str) -> object:
-        return await self._engine.document(path)
+    async def document(self, path: str, policy_input: PolicyInput | None = None) -> object:
+        return await self._engine.document(path, policy_input)
 
     async def healthy(self) -> bool:
         return await self._engine.healthy()

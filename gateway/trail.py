@@ -52,6 +52,9 @@ class RequestTrail:
     recorded: bool = False
     """The first decision is in the audit trail (or was attempted)."""
     resolution_recorded: bool = False
+    served_notes: tuple[str, ...] | None = None
+    """What the answer served left out of the upstream's (versions hidden from a list):
+    the completion's reasons."""
 
     def _record(
         self,
@@ -148,7 +151,9 @@ class RequestTrail:
 
     def delivered(self, delivery: Delivery) -> None:
         """Complete the record with what an answer from upstream delivered (``on_end``)."""
-        self.complete(delivery.status, delivery.bytes, delivery.sha256, delivery.error_code)
+        self.complete(
+            delivery.status, delivery.bytes, delivery.sha256, delivery.error_code, self.served_notes
+        )
 
     def complete(
         self,

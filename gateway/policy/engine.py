@@ -16,9 +16,9 @@ class PolicyEngine(Protocol):
 
     async def decide(self, policy_input: PolicyInput) -> Decision: ...
 
-    async def document(self, path: str) -> object:
-        """Another document of the policy, read without an input (``modgate/client_settings``);
-        PolicyError as for ``decide``."""
+    async def document(self, path: str, policy_input: PolicyInput | None = None) -> object:
+        """Another document of the policy (``modgate/client_settings``, or
+        ``modgate/hidden_versions`` for an input); PolicyError as for ``decide``."""
         ...
 
     async def healthy(self) -> bool: ...

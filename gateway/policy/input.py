@@ -39,6 +39,9 @@ class PolicyInput:
     client_address: str
     now: datetime
     resolved_version: str | None = None
+    listed_versions: tuple[str, ...] | None = None
+    """The versions of an upstream's ``@v/list`` answer, when the gateway asks which of
+    them to hide (``request.versions``; absent otherwise)."""
     json_text: str = field(init=False, repr=False, compare=False)
     """The document as compact JSON (ASCII, key order as documented): made once, never again."""
 
@@ -72,6 +75,9 @@ class PolicyInput:
                 "major": major,
                 "sumdb": sumdb,
                 "id": self.request_id,
+                **(
+                    {} if self.listed_versions is None else {"versions": list(self.listed_versions)}
+                ),
             },
             "identity": {
                 "authenticated": self.identity.authenticated,

@@ -157,3 +157,23 @@ def test_go_get_of_a_branch_resolves_through_the_revision_query(
     assert "example.com/hello v1.1.0" in (consumer / "go.mod").read_text()
     queries = [r for r in since(postgres, start, "example.com/hello") if r["requested_version"]]
     assert [(r["requested_version"], r["version"]) for r in queries] == [("master", "v1.1.0")]
+
+
+def test_a_blacklisted_version_is_hidden_so_latest_lands_on_an_allowed_one(
+    go: GoCommand, postgres: ThrowawayPostgres
+) -> None:
+    """The newest version of example.com/insecure (v1.0.1) is blacklisted: the list the go
+    command reads leaves it out, so `go list -m -versions` and `go get m@latest` see v1.0.0
+    (issue 11, point 4: a blocked newest version must not break the module)."""
+    listed = go.run("list", "-m", "-versions", "example.com/insecure")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == ["example.com/insecure", "v1.0.0"]
+    consumer = go.home / "consumer"
+    consumer.mkdir()
+    assert go.run("mod", "init", "example.org/consumer", cwd=consumer).returncode == 0
+    start = datetime.now(UTC)
+    done = go.run("get", "example.com/insecure@latest", cwd=consumer)
+    assert done.returncode == 0, done.stderr
+    assert "example.com/insecure v1.0.0" in (consumer / "go.mod").read_text()
+    lists = [r for r in since(postgres, start, "example.com/insecure") if r["kind"] == "list"]
+    assert lists and all(r["reasons"] == ["hidden from the list: v1.0.1"] for r in lists)

@@ -431,3 +431,26 @@ def test_policy_check_names_a_misspelt_top_level_key(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "malformed policy data: required key blacklist is missing" in done.stderr
     assert 'malformed policy data: unknown key "blacklists"' in done.stderr
+
+
+def test_a_broken_hidden_versions_rule_refuses_the_list_never_serves_it_unfiltered(
+    setup: Setup, client: httpx.Client
+) -> None:
+    """Which versions to hide cannot be told: the list is refused (fail closed), and the
+    blacklisted version it would have shown is never served."""
+    listing = setup.policies.root / "modgate" / "listing.rego"
+    good = listing.read_text()
+    insecure_list = "/example.com/insecure/@v/list"
+    assert "v1.0.1" not in client.get(insecure_list).text  # hidden by the good rule
+    try:
+        scratch = listing.with_name(".listing.rego.tmp")
+        scratch.write_text('package modgate\n\nhidden_versions := "nothing to hide"\n')
+        os.replace(scratch, listing)
+        _wait_until(client, lambda c: c.get(insecure_list).status_code == 503)
+        response = client.get(insecure_list)
+        assert "hidden_versions is not a list of versions" in response.text
+    finally:
+        scratch = listing.with_name(".listing.rego.tmp")
+        scratch.write_text(good)
+        os.replace(scratch, listing)
+        _wait_until(client, lambda c: c.get(insecure_list).status_code == 200)
