@@ -71,6 +71,14 @@ CASES: dict[str, PolicyInput] = {
         "10.1.2.3",
         AT,
     ),
+    "list_hidden_ask": PolicyInput(
+        "9a64b573",
+        ModuleRequest("example.com/insecure", "list"),
+        ALICE,
+        "127.0.0.1",
+        AT,
+        listed_versions=("v1.0.0", "v1.0.1"),
+    ),
     "sumdb_lookup": PolicyInput(
         "7e42f351",
         SumdbRequest("sum.example.org", "lookup", "corp.example.com/secret", "v1.0.0"),

@@ -10,7 +10,7 @@ import data.modgate_test
 import data.policy_input as golden
 
 test_every_golden_input_is_well_formed if {
-	count(golden) == 6
+	count(golden) == 7
 	every request_input in golden {
 		modgate.input_valid with input as request_input
 		count(modgate_test.errors(request_input)) == 0
@@ -55,4 +55,11 @@ test_golden_sumdb_lookup_of_a_private_module_is_denied if {
 	not result.allow
 	result.route == "private"
 	result.reasons == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB"]
+}
+
+# The gateway's ask about an upstream's list hides the blacklisted version.
+test_golden_list_hides_the_blacklisted_version if {
+	found := modgate.hidden_versions with input as golden.list_hidden_ask
+		with data.modgate.config as modgate_test.fixture_config
+	found == ["v1.0.1"]
 }
