@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, request_response
 
+from .allowed_versions import hide_blocked_versions, newest_allowed_instead
 from .audit.stage import AuditStage, open_audit
 from .client_settings import PATH as CLIENT_SETTINGS_PATH
 from .client_settings import client_settings
@@ -51,12 +52,10 @@ from .observability import Metrics, TimedPolicy
 from .operations import Operations, Readiness, healthz, metrics_page, readyz
 from .policy.engine import PolicyEngine
 from .policy.input import PolicyInput
-from .policy.listing import visible_list
 from .policy.stage import open_policy
 from .responses import denial_lines, text_response
 from .settings import Settings
 from .trail import RequestTrail
-from .upstream.forwarder import UpstreamReply
 from .upstream.stage import ForwardStage, open_forwarder
 
 log = logging.getLogger(__name__)
@@ -88,21 +87,6 @@ class Gateway:
         trail.asking(policy_input)
         trail.decision = await self.policy.decide(policy_input)
 
-    async def hide_blocked_versions(self, trail: RequestTrail, reply: UpstreamReply) -> None:
-        """Serve a list without the versions the policy refuses by name (``listing.py``);
-        the completion of the record names them."""
-        if reply.body is None or trail.target is None:
-            return
-        policy_input = PolicyInput(
-            trail.request_id, trail.target, trail.identity, trail.client_address,
-            datetime.now(UTC),
-        )  # fmt: skip
-        package = self.settings.policy.decision_path.strip("/").rpartition("/")[0]
-        reply.body, hidden = await visible_list(self.policy, package, policy_input, reply.body)
-        if hidden:
-            reply.headers.pop("ETag", None)  # the upstream's tag names the unfiltered list
-            trail.served_notes = (f"hidden from the list: {', '.join(hidden)}",)
-
 
 async def _serve(
     gw: Gateway, request: Request, trail: RequestTrail, proof: RequestProof
@@ -130,11 +114,13 @@ async def _serve(
     if isinstance(target, ModuleRequest) and target.needs_resolution and reply.status == 200:
         trail.resolved_version = resolved_version(reply.body or b"", reply.upstream, target.module)
         await gw.decide(trail)  # 3 and 4 again, for the version the developer would get
+        if not trail.allowed and target.kind == "latest":  # a blocked @latest: the newest allowed
+            reply = await newest_allowed_instead(gw, trail, target, reply)
         if not trail.allowed:
             return await _denied(gw, trail)
         await trail.allow()
     if isinstance(target, ModuleRequest) and target.kind == "list" and reply.status == 200:
-        await gw.hide_blocked_versions(trail, reply)
+        await hide_blocked_versions(gw, trail, reply)
     gw.metrics.requests.inc(outcome="allow", code="")
     return gw.forward.respond(reply, trail.request_id, on_end=trail.delivered)  # 6. complete
 

@@ -1,10 +1,13 @@
 """Semantic versions as golang.org/x/mod/semver and module/pseudo.go define them.
 
 Only what the gateway needs: validity, canonical form, major version, pseudo-version
-recognition. Comparison belongs to the policy (Rego's ``semver`` builtins).
+recognition, and the order ``compare`` (semver.Compare) that picks the newest allowed
+version of a list the way the go command does; what a version is *allowed* to be is the
+policy's (Rego's ``semver`` builtins).
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _NUM = r"(?:0|[1-9][0-9]*)"
@@ -80,3 +83,57 @@ def major(v: str) -> str:
 def is_pseudo(v: str) -> bool:
     """Report whether ``v`` is a pseudo-version (module.IsPseudoVersion)."""
     return v.count("-") >= 2 and is_valid(v) and _PSEUDO_RE.match(v) is not None
+
+
+def _compare_numbers(a: str, b: str) -> int:
+    """Decimal strings without leading zeros: the longer is the larger."""
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    return (a > b) - (a < b)
+
+
+def _compare_pre(a: str, b: str) -> int:
+    """Pre-release order (semver.org 11): none sorts after any; identifiers one by one,
+    numeric below alphanumeric, numbers by value; a prefix sorts first."""
+    if a == b:
+        return 0
+    if not a or not b:
+        return 1 if not a else -1
+    left, right = a[1:].split("."), b[1:].split(".")
+    for x, y in zip(left, right, strict=False):
+        if x == y:
+            continue
+        x_num, y_num = x.isdigit(), y.isdigit()
+        if x_num and y_num:
+            return _compare_numbers(x, y)
+        if x_num != y_num:
+            return -1 if x_num else 1
+        return -1 if x < y else 1
+    return -1 if len(left) < len(right) else 1
+
+
+def compare(v: str, w: str) -> int:
+    """-1, 0 or 1 as ``v`` sorts before, with or after ``w`` (x/mod/semver.Compare: an
+    invalid version sorts before every valid one; build metadata is ignored)."""
+    p, q = _parse(v), _parse(w)
+    if p is None or q is None:
+        return (p is not None) - (q is not None)
+    for a, b in ((p.major, q.major), (p.minor, q.minor), (p.patch, q.patch)):
+        if (order := _compare_numbers(a, b)) != 0:
+            return order
+    return _compare_pre(p.pre, q.pre)
+
+
+def newest(versions: Iterable[str]) -> str | None:
+    """The version the go command's ``@latest`` takes from a list: the newest release, or
+    without one the newest pre-release; None for no valid version."""
+    valid = [v for v in versions if is_valid(v)]
+    releases = [v for v in valid if not _parse(v).pre]  # type: ignore[union-attr]
+    pool = releases or valid
+    if not pool:
+        return None
+    best = pool[0]
+    for version in pool[1:]:
+        if compare(version, best) > 0:
+            best = version
+    return best

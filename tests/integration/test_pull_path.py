@@ -293,3 +293,22 @@ def test_only_get_is_part_of_the_protocol(
     assert response.status_code == 405
     assert client.post("/example.com/hello/@v/list").status_code == 405
     assert len(public_upstream.paths()) == before
+
+
+def test_a_blocked_latest_is_answered_with_the_newest_allowed_version(
+    client: httpx.Client, tokens: Tokens, postgres: ThrowawayPostgres
+) -> None:
+    """The upstream resolves @latest to v1.0.1, which is blacklisted: modgate answers with
+    the newest allowed version of the list, v1.0.0, and records what it did (issue 11,
+    point 4)."""
+    latest = client.get("/example.com/insecure/@latest", headers=bearer(tokens.alice))
+    assert latest.status_code == 200, latest.text
+    assert latest.json()["Version"] == "v1.0.0"
+    row = record_of(postgres, latest)
+    assert (row["decision"], row["version"], row["status"]) == ("allow", "v1.0.0", 200)
+    assert row["reasons"] == [
+        "@latest v1.0.1 refused (example.com/insecure@v1.0.1 is blacklisted: CVE-2024-1234: "
+        "remote code execution (ticket SEC-42)): answered with v1.0.0"
+    ]
+    listed = client.get("/example.com/insecure/@v/list", headers=bearer(tokens.alice))
+    assert listed.text.split() == ["v1.0.0"]
