@@ -15,9 +15,11 @@ what the developer was not given, and both fail closed: a policy that cannot say
 hide refuses the list; a fallback that finds nothing allowed leaves the original denial.
 """
 
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .errors import GatewayError
 from .goproxy.info import resolved_version
 from .goproxy.requests import ModuleRequest
 from .goproxy.semver import newest
@@ -28,6 +30,8 @@ from .upstream.forwarder import UpstreamReply
 
 if TYPE_CHECKING:  # app.py wires these: no import cycle at run time
     from .app import Gateway
+
+log = logging.getLogger(__name__)
 
 
 def _package(gw: "Gateway") -> str:
@@ -57,7 +61,18 @@ async def newest_allowed_instead(
     gw: "Gateway", trail: RequestTrail, target: ModuleRequest, reply: UpstreamReply
 ) -> UpstreamReply:
     """The ``.info`` of the newest allowed version, decided on (``trail.decision``), when
-    the ``@latest`` in ``reply`` was refused; ``reply`` and its denial when there is none."""
+    the ``@latest`` in ``reply`` was refused; ``reply`` and its denial when there is none,
+    or when finding one fails (an upstream or the policy): the clear refusal stands."""
+    try:
+        return await _newest_allowed(gw, trail, target, reply)
+    except GatewayError as exc:
+        log.warning("no allowed @latest for %s: %s", target.module, exc.reason)
+        return reply
+
+
+async def _newest_allowed(
+    gw: "Gateway", trail: RequestTrail, target: ModuleRequest, reply: UpstreamReply
+) -> UpstreamReply:
     refused, blocked = trail.decision, trail.resolved_version
     if refused is None or blocked is None:
         return reply
