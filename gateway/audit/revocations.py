@@ -73,3 +73,4 @@ async def _listen(
         forget_all()  # what was revoked before this connection listened
         log.info("listening for token revocations")
         await lost.wait()
+        await conn.invalidate()  # dead: never back into the pool for a request to find

@@ -119,3 +119,30 @@ def test_the_client_settings_need_credentials(gateway: GatewayProcess) -> None:
         urllib.request.urlopen(f"{gateway.url}/-/client-settings", context=context, timeout=10)
     refused.value.close()  # the error holds the response, and its TLS socket, open
     assert refused.value.code == 401
+
+
+def test_the_plan_in_process_reads_the_gateway_and_writes_a_private_netrc(
+    gateway: GatewayProcess, tokens: Tokens, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same steps as the command, in this process: what the gateway says, what would
+    change, and the go settings and .netrc once applied."""
+    from gateway import client_setup
+
+    server = client_setup.fetch_settings(gateway.url, tokens.alice, str(gateway.ca_file))
+    assert (server.subject, server.private_patterns) == ("alice", ("corp.example.com/*",))
+    netrc = tmp_path / "netrc"
+    monkeypatch.setenv("GOENV", str(tmp_path / "go.env"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    current = client_setup.current_go_env()
+    setup = client_setup.plan(server, tokens.alice, None, current, netrc)
+    assert {c.key for c in setup.changes} >= {"GOPROXY", "GONOSUMDB"}  # GOAUTH: netrc already
+    assert tokens.alice not in setup.netrc_line
+    client_setup.apply(setup)
+    assert stat.S_IMODE(netrc.stat().st_mode) == 0o600
+    assert client_setup.current_go_env()["GOPROXY"] == gateway.url
+    with pytest.raises(client_setup.SetupError, match="answered 401"):
+        client_setup.fetch_settings(
+            gateway.url, "mgt_" + "0" * 16 + "_" + "0" * 64, str(gateway.ca_file)
+        )
+    with pytest.raises(client_setup.SetupError, match="not https"):
+        client_setup.fetch_settings(gateway.url.replace("https", "http"), tokens.alice, None)
