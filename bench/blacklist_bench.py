@@ -168,15 +168,17 @@ def asks(engine: OpaPolicyEngine) -> dict[str, Ask]:
 
 
 async def main(rounds: int, count: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="modgate-bench-") as scratch:
-        with contextlib.ExitStack() as servers:
-            opas: dict[int, OpaServer] = {}
-            for size in SIZES:
-                log = Path(scratch) / f"opa-{size}.log"
-                opa = OpaServer(write_policies(Path(scratch), size), log_path=log)
-                servers.callback(opa.stop)
-                opas[size] = opa.start(timeout_s=START_TIMEOUT_S)
-            results = await compare(rounds, count, opas)
+    with (
+        tempfile.TemporaryDirectory(prefix="modgate-bench-") as scratch,
+        contextlib.ExitStack() as servers,
+    ):
+        opas: dict[int, OpaServer] = {}
+        for size in SIZES:
+            log = Path(scratch) / f"opa-{size}.log"
+            opa = OpaServer(write_policies(Path(scratch), size), log_path=log)
+            servers.callback(opa.stop)
+            opas[size] = opa.start(timeout_s=START_TIMEOUT_S)
+        results = await compare(rounds, count, opas)
     report(rounds, count, results)
 
 
