@@ -34,20 +34,18 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.decision_bench import Sample, measure  # noqa: E402  (the same timing)
 from gateway.goproxy.requests import ModuleRequest  # noqa: E402
 from gateway.identity.base import Identity  # noqa: E402
 from gateway.policy.input import PolicyInput  # noqa: E402
@@ -110,33 +108,6 @@ def write_policies(scratch: Path, size: int) -> Path:
     shutil.copytree(REPO / "policies", policies)
     (policies / "modgate" / "config" / "data.json").write_text(json.dumps(data, indent=1))
     return policies
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-@dataclass
-class Sample:
-    wall_us: float
-    client_us: float
-    opa_us: float
-
-
-async def measure(ask: Ask, opa_pid: int, count: int) -> Sample:
-    wall, client, opa = time.perf_counter(), time.process_time(), cpu_s(opa_pid)
-    for _ in range(count):
-        await ask()
-    return Sample(
-        (time.perf_counter() - wall) / count * 1e6,
-        (time.process_time() - client) / count * 1e6,
-        (cpu_s(opa_pid) - opa) / count * 1e6,
-    )
 
 
 async def check(engine: OpaPolicyEngine, size: int) -> None:
