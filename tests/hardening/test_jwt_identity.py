@@ -26,7 +26,14 @@ from tests.hardening.conftest import ServeOwn
 from tests.support.audit import audit_rows
 from tests.support.audit import stored_input as audit_input
 from tests.support.gateway import GatewayProcess
-from tests.support.jwks import IssuerServer, SigningKey, claims, github_claims, jwks
+from tests.support.jwks import (
+    IssuerServer,
+    SigningKey,
+    claims,
+    github_claims,
+    gitlab_claims,
+    jwks,
+)
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
 
@@ -53,6 +60,18 @@ def idp(pki: DevPki, github_key: SigningKey) -> Iterator[IssuerServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def gitlab_key() -> SigningKey:
+    return SigningKey.create("gl-1", "RS256")
+
+
+@pytest.fixture
+def gitlab_idp(pki: DevPki, gitlab_key: SigningKey) -> Iterator[IssuerServer]:
+    """Shaped like a GitLab instance: its keys where GitLab's discovery names them."""
+    with IssuerServer(pki, gitlab_key, jwks_path="/oauth/discovery/keys") as server:
+        yield server
+
+
 @pytest.fixture
 def sso_jwks(tmp_path: Path, sso_key: SigningKey) -> Path:
     path = tmp_path / "sso-jwks.json"
@@ -60,7 +79,9 @@ def sso_jwks(tmp_path: Path, sso_key: SigningKey) -> Path:
     return path
 
 
-def config(tmp_path: Path, idp: IssuerServer, sso_jwks: Path) -> Path:
+def config(
+    tmp_path: Path, idp: IssuerServer, sso_jwks: Path, gitlab: IssuerServer | None = None
+) -> Path:
     path = tmp_path / "modgate.toml"
     path.write_text(
         f"""
@@ -81,15 +102,27 @@ audience = ["modgate"]
 subject_prefix = "sso:"
 groups_claim = "groups"
 """
+        + (
+            f"""
+[[jwt.issuers]]
+preset = "gitlab"
+issuer = "{gitlab.issuer}"
+ca_file = "{gitlab.ca_file}"
+audience = ["modgate-test"]
+"""
+            if gitlab is not None
+            else ""
+        )
     )
     return path
 
 
 @pytest.fixture
 def gateway(
-    serve_own: ServeOwn, tmp_path: Path, idp: IssuerServer, sso_jwks: Path
-) -> Iterator[GatewayProcess]:
-    with serve_own(config=config(tmp_path, idp, sso_jwks)) as process:
+    serve_own: ServeOwn, tmp_path: Path, idp: IssuerServer, sso_jwks: Path,
+    gitlab_idp: IssuerServer,
+) -> Iterator[GatewayProcess]:  # fmt: skip
+    with serve_own(config=config(tmp_path, idp, sso_jwks, gitlab_idp)) as process:
         yield process
 
 
@@ -135,6 +168,24 @@ def test_a_github_job_token_names_the_pipeline_in_the_input_and_the_record(
     assert details["sha"] == "2b1f8e5a0c9d4e3f7a6b5c4d3e2f1a0b9c8d7e6f"
     assert details["run_id"] == "9123456789" and details["ref"] == "refs/heads/main"
     assert idp.requests("/.well-known/openid-configuration") == 1  # keys fetched once
+
+
+def test_a_gitlab_job_token_names_the_pipeline_too(
+    gateway: GatewayProcess, pki: DevPki, postgres: ThrowawayPostgres,
+    gitlab_idp: IssuerServer, gitlab_key: SigningKey,
+) -> None:  # fmt: skip
+    token = gitlab_key.sign(gitlab_claims(gitlab_idp.issuer, audience="modgate-test"))
+    response = get(gateway, pki, MOD, token, basic=True)  # the .netrc way GitLab jobs use
+    assert response.status_code == 200, response.text
+    row = record(postgres, response)
+    assert (row["subject"], row["auth_method"]) == ("ci:gitlab:acme/platform/builder", "jwt")
+    details = stored_input(postgres, response)["identity"]["details"]
+    assert (details["provider"], details["repository"], details["run_id"]) == (
+        "gitlab",
+        "acme/platform/builder",
+        "555",
+    )
+    assert gitlab_idp.requests("/oauth/discovery/keys") == 1
 
 
 def test_an_sso_token_gets_its_groups_and_reaches_private_paths(

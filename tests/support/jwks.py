@@ -142,6 +142,9 @@ def gitlab_claims(
 @dataclass
 class _State:
     keys: dict[str, Any]
+    jwks_path: str = "/.well-known/jwks"
+    """Where the discovery document says the keys are (GitHub: /.well-known/jwks; GitLab:
+    /oauth/discovery/keys)."""
     requests: Counter[str] = field(default_factory=Counter)
     status: int = 200
     discovery_issuer: str | None = None
@@ -166,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
                 200,
                 {
                     "issuer": state.discovery_issuer or base,
-                    "jwks_uri": f"{base}/.well-known/jwks",
+                    "jwks_uri": f"{base}{state.jwks_path}",
                     "subject_types_supported": ["public", "pairwise"],
                     "response_types_supported": ["id_token"],
                     "id_token_signing_alg_values_supported": ["RS256"],
@@ -174,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "scopes_supported": ["openid"],
                 },
             )
-        elif self.path in ("/.well-known/jwks", "/jwks.json"):
+        elif self.path in (state.jwks_path, "/jwks.json"):
             self._send(200, state.keys)
         else:
             self._send(404, {"error": "not found"})
@@ -203,11 +206,13 @@ class IssuerServer:
     """``with IssuerServer(pki, key) as idp:`` an OpenID provider on https://127.0.0.1:<port>:
     ``idp.issuer`` is its URL (and the ``iss`` of its tokens), ``idp.jwks_url`` its key set."""
 
-    def __init__(self, pki: DevPki, *keys: SigningKey) -> None:
+    def __init__(
+        self, pki: DevPki, *keys: SigningKey, jwks_path: str = "/.well-known/jwks"
+    ) -> None:
         self.ca_file: Path = pki.ca_cert
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(pki.server_cert), str(pki.server_key))
-        self._state = _State(jwks(*keys))
+        self._state = _State(jwks(*keys), jwks_path)
         self._server = _Server(self._state, context)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
