@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.audit import migrate
 from gateway.audit.database import open_engine
 from gateway.audit.revocations import CHANNEL, watch_revocations
 from gateway.audit.tokens import SqlTokenStore
@@ -41,9 +42,21 @@ class Heard:
                 await self.changed.wait()
 
 
+DATABASE = "revocations"
+"""A database of the test's own: the session's gateway listens on the main one, and only
+this test's listener may be killed."""
+
+
 @pytest.fixture
 async def engine(postgres: ThrowawayPostgres) -> AsyncIterator[AsyncEngine]:
-    engine = open_engine(postgres.dsn(), 3.0)
+    conn = await asyncpg.connect(postgres.libpq_dsn())
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
+            await conn.execute(f"CREATE DATABASE {DATABASE}")
+    finally:
+        await conn.close()
+    await asyncio.to_thread(migrate.upgrade, postgres.dsn(DATABASE))
+    engine = open_engine(postgres.dsn(DATABASE), 3.0)
     yield engine
     await engine.dispose()
 
@@ -67,8 +80,9 @@ async def test_a_revocation_is_heard_and_a_lost_listener_forgets_all(
         try:
             killed = await conn.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE query ILIKE $1",
+                " WHERE query ILIKE $1 AND datname = $2",
                 f"%LISTEN%{CHANNEL}%",
+                DATABASE,
             )
         finally:
             await conn.close()
