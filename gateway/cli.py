@@ -79,13 +79,14 @@ def _run_opa(binary: str, *args: str, failure: str) -> str:
     return done.stdout
 
 
-def _data_errors(binary: str, policies: str) -> list[str]:
-    """Every problem the policy finds in its data (``data.modgate.data_errors``)."""
+def _data_errors(binary: str, policies: str, document: str = "data_errors") -> list[str]:
+    """Every problem the policy finds in its data (``data.modgate.data_errors``), or what
+    it warns of (``data_warnings``: nothing denied, nothing refused)."""
     query = ["eval", "--format", "json", "--ignore", "*_test.rego", "-d", policies]
-    out = _run_opa(binary, *query, "data.modgate.data_errors", failure=f"policies in {policies}")
+    out = _run_opa(binary, *query, f"data.modgate.{document}", failure=f"policies in {policies}")
     results = json.loads(out).get("result", [])
     if not results:
-        return ["data_errors is undefined"]
+        return [] if document == "data_warnings" else [f"{document} is undefined"]
     return [str(error) for error in results[0]["expressions"][0]["value"]]
 
 
@@ -275,9 +276,12 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return status
     try:
         errors = _data_errors(binary, policies)
+        warnings = _data_errors(binary, policies, "data_warnings")
     except ConfigError as exc:
         print(exc.reason, file=sys.stderr)
         return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     stray = stray_data_files(Path(policies))
     errors += [_stray_data_message(policies, [path]) for path in stray]
     for error in errors:

@@ -101,6 +101,7 @@ blacklist_denials contains msg if {
 
 # An entry lists exact versions ...
 blacklist_entry_matches(entry, version) if {
+	_in_force(entry)
 	some listed in entry.versions
 	compare_versions(listed, version) == 0
 }
@@ -108,6 +109,7 @@ blacklist_entry_matches(entry, version) if {
 # ... or a range introduced <= version < fixed, where a missing bound is open
 # (an entry with neither bound blocks every version of the module).
 blacklist_entry_matches(entry, version) if {
+	_in_force(entry)
 	not "versions" in object.keys(entry)
 	_at_or_after_introduced(entry, version)
 	_before_fixed(entry, version)
@@ -116,6 +118,19 @@ blacklist_entry_matches(entry, version) if {
 _at_or_after_introduced(entry, _) if not "introduced" in object.keys(entry)
 
 _at_or_after_introduced(entry, version) if compare_versions(version, entry.introduced) >= 0
+
+# An entry applies until the end of its expires day (UTC). Without a usable clock
+# in the input it applies: an expiry can only ever lift a denial, so an unknown
+# time must never do so.
+_in_force(entry) if not "expires" in object.keys(entry)
+
+_in_force(_) if not is_number(input.time.unix_ns)
+
+_in_force(entry) if input.time.unix_ns < blacklist_expiry_ns(entry.expires)
+
+# blacklist_expiry_ns: the first instant an entry with this expires date no
+# longer applies (the next midnight, UTC); undefined unless it is YYYY-MM-DD.
+blacklist_expiry_ns(date) := time.parse_rfc3339_ns(concat("", [date, "T00:00:00Z"])) + 86400000000000
 
 _before_fixed(entry, _) if not "fixed" in object.keys(entry)
 

@@ -347,7 +347,7 @@ _no_line_break_in_a_module if not contains(concat("", _blacklist_modules), "\n")
 
 _has_blacklist_data if type_name(data.modgate.config.blacklist)
 
-_entry_keys := {"module", "versions", "introduced", "fixed", "reason", "ticket", "case_sensitive"}
+_entry_keys := {"module", "versions", "introduced", "fixed", "reason", "ticket", "author", "expires", "case_sensitive"}
 
 # blacklist_entry_ok: the full check of an entry (data_errors).
 blacklist_entry_ok(entry) if {
@@ -368,8 +368,18 @@ blacklist_entry_fields_ok(entry) if {
 	is_string(entry.reason)
 	trim_space(entry.reason) != ""
 	is_string(object.get(entry, "ticket", ""))
+	is_string(object.get(entry, "author", ""))
+	_expires_ok(entry)
 	is_boolean(object.get(entry, "case_sensitive", false))
 	_entry_versions_ok(entry)
+}
+
+# expires: a date (2027-01-31), the last day the entry applies (blacklist.rego).
+_expires_ok(entry) if not "expires" in object.keys(entry)
+
+_expires_ok(entry) if {
+	is_string(entry.expires)
+	blacklist_expiry_ns(entry.expires) # undefined unless YYYY-MM-DD
 }
 
 # Exact versions: a non-empty list of canonical versions, and no bounds.
@@ -429,6 +439,10 @@ _entry_problem(entry) := "must be an object" if {
 	not _non_empty_string(object.get(entry, "reason", null))
 } else := "ticket must be a string" if {
 	not _optional_string(entry, "ticket")
+} else := "author must be a string" if {
+	not _optional_string(entry, "author")
+} else := "expires must be a date such as 2027-01-31" if {
+	not _expires_ok(entry)
 } else := "case_sensitive must be true or false" if {
 	not is_boolean(object.get(entry, "case_sensitive", false))
 } else := "use either versions or introduced/fixed, not both" if {
@@ -444,6 +458,23 @@ _entry_problem(entry) := "must be an object" if {
 } else := "introduced must be lower than fixed" if {
 	not _bounds_ordered(entry)
 } else := "is not a valid entry"
+
+# data_warnings: what is worth fixing in the data but wrong with nothing: it
+# neither denies a request nor stops the gateway from starting, and
+# `modgate policy check` prints it. An entry past its expiry applies to nothing:
+# remove it, or extend it if it still should apply. Checked against the clock of
+# whoever asks, not per decision.
+data_warnings contains msg if {
+	is_array(data.modgate.config.blacklist)
+	some i, entry in data.modgate.config.blacklist
+	blacklist_entry_ok(entry)
+	"expires" in object.keys(entry)
+	time.now_ns() >= blacklist_expiry_ns(entry.expires)
+	msg := sprintf(
+		"policy data: blacklist[%d] (%s): expired on %s and no longer applies; remove it, or extend expires",
+		[i, entry.module, entry.expires],
+	)
+}
 
 # --- blacklist_kinds -----------------------------------------------------------
 

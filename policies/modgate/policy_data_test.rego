@@ -333,7 +333,7 @@ test_blacklist_entry_without_reason_rejected if {
 
 test_blacklist_entry_with_misspelled_key_rejected if {
 	errors := data_errors_with_blacklist([{"module": "example.com/x", "version": ["v1.0.0"], "reason": "r"}])
-	"malformed policy data: blacklist[0] (example.com/x): unknown keys version (allowed: case_sensitive, fixed, introduced, module, reason, ticket, versions)" in errors
+	"malformed policy data: blacklist[0] (example.com/x): unknown keys version (allowed: author, case_sensitive, expires, fixed, introduced, module, reason, ticket, versions)" in errors
 }
 
 test_blacklist_entry_with_versions_and_range_rejected if {

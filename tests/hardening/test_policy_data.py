@@ -433,6 +433,22 @@ def test_policy_check_names_a_misspelt_top_level_key(tmp_path: Path) -> None:
     assert 'malformed policy data: unknown key "blacklists"' in done.stderr
 
 
+def test_an_expired_entry_is_a_warning_of_policy_check_and_starts_nothing_failing(
+    tmp_path: Path,
+) -> None:
+    """An entry past its expiry denies nothing: `policy check` warns of it, exits 0."""
+    copy = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", copy)
+    expired = {"module": "example.com/old", "versions": ["v0.1.0"], "reason": "r"}
+    expired |= {"author": "compliance@corp.example", "expires": "2020-01-31"}
+    data = {**GOOD_DATA, "blacklist": [*GOOD_DATA["blacklist"], expired]}
+    PolicyCopy(copy).write("modgate/config/data.json", data)
+    done = run_modgate("policy", "check", policies=copy, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "warning: policy data: blacklist[" in done.stderr
+    assert "(example.com/old): expired on 2020-01-31 and no longer applies" in done.stderr
+
+
 def test_a_broken_hidden_versions_rule_refuses_the_list_never_serves_it_unfiltered(
     setup: Setup, client: httpx.Client
 ) -> None:
