@@ -470,3 +470,16 @@ def test_a_broken_hidden_versions_rule_refuses_the_list_never_serves_it_unfilter
         scratch.write_text(good)
         os.replace(scratch, listing)
         _wait_until(client, lambda c: c.get(insecure_list).status_code == 200)
+
+
+def test_a_blacklist_entry_lifts_after_its_expiry_day_without_a_restart(
+    setup: Setup, policies: PolicyCopy, client: httpx.Client
+) -> None:
+    """The running gateway stops applying an entry the day after its expires date."""
+    (entry,) = GOOD_DATA["blacklist"]
+    for expires, status in (("2999-12-31", 403), ("2020-01-31", 200)):
+        data = {**GOOD_DATA, "blacklist": [{**entry, "expires": expires, "author": "sec"}]}
+        policies.write("modgate/config/data.json", data)
+        _wait_until(client, lambda c, s=status: c.get(BLACKLISTED_ZIP).status_code == s)
+    lifted = client.get("/example.com/insecure/@v/list")
+    assert lifted.text.split() == ["v1.0.1"]  # listed again: it is no longer refused
