@@ -219,6 +219,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> Starlette:
                     settings.jwt,
                     settings.server.trusted_proxies,
                     audit.watch_revocations,
+                    metrics,
                 )
             )
             app.state.gateway = Gateway(settings, identity, policy, audit, forward, metrics)

@@ -190,6 +190,12 @@ class Metrics:
             "authentication), client_certificate_missing, protocol_version, timeout, other.",
             ("reason",),
         )
+        self.jwt_key_fetches = self._counter(
+            "modgate_jwt_key_fetches",
+            "Fetches of a JWT issuer's key set, by issuer (its configured name) and result "
+            "(ok, failed): failures while the last keys keep serving show here first.",
+            ("issuer", "result"),
+        )
         self.audit_rows_isolated = self._counter(
             "modgate_audit_rows_isolated",
             "Audit rows the store refused inside a group commit; the rest of the batch was "

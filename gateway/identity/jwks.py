@@ -196,7 +196,9 @@ class KeySet:
         *,
         max_age_s: float = math.inf,
         clock: Callable[[], float] = time.monotonic,
+        on_fetch: Callable[[bool], None] = lambda _ok: None,
     ) -> None:
+        """``on_fetch(ok)`` is told of every read of the source (the metrics)."""
         self.name = name
         self._source = source
         if isinstance(source, FileKeys):  # a file costs a stat: follow it closely
@@ -205,6 +207,7 @@ class KeySet:
         self._min_interval_s = min_interval_s
         self._max_age_s = max_age_s
         self._clock = clock
+        self._on_fetch = on_fetch
         self._keys: dict[str | None, Mapping[str, Any]] = {}
         self._verifiers: dict[tuple[str | None, str], jwt.PyJWK] = {}
         self._fetched_at: float | None = None
@@ -241,7 +244,9 @@ class KeySet:
             except KeySetError as exc:
                 self._problem = f"{source.description}: {exc}"
                 log.warning("keys of JWT issuer %s not refreshed: %s", self.name, self._problem)
+                self._on_fetch(False)
                 return
+            self._on_fetch(True)
             if keys.keys() != self._keys.keys():
                 log.info("keys of JWT issuer %s now: %s", self.name, sorted(map(str, keys)))
             self._keys, self._verifiers = keys, {}

@@ -23,6 +23,7 @@ import aiohttp
 from starlette.requests import Request
 
 from ..errors import ConfigError
+from ..observability import Metrics
 from ..settings import IdentitySettings, JwtIssuerSettings, JwtSettings, TlsSettings
 from .base import Identifier, Identity
 from .certificates import CertificateIdentifier
@@ -57,7 +58,10 @@ class IdentityStage:
 
 
 def _issuer(
-    settings: JwtIssuerSettings, jwt: JwtSettings, session: aiohttp.ClientSession | None
+    settings: JwtIssuerSettings,
+    jwt: JwtSettings,
+    session: aiohttp.ClientSession | None,
+    metrics: Metrics | None,
 ) -> Issuer:
     if settings.shared_secret_file:
         return Issuer(settings, secret=Path(settings.shared_secret_file).read_bytes().strip())
@@ -78,12 +82,18 @@ def _issuer(
             source = DiscoveredKeys(session, settings.issuer, context, timeout)
         else:
             source = UrlKeys(session, settings.jwks_url, context, timeout)
+
+    def fetched(ok: bool) -> None:
+        if metrics is not None:
+            metrics.jwt_key_fetches.inc(issuer=settings.name, result="ok" if ok else "failed")
+
     keys = KeySet(
         settings.name,
         source,
         jwt.refresh_s,
         jwt.unknown_kid_interval_s,
         max_age_s=jwt.keys_max_age_s,
+        on_fetch=fetched,
     )
     return Issuer(settings, keys=keys)
 
@@ -108,6 +118,7 @@ async def open_identity(
     jwt: JwtSettings | None = None,
     trusted_proxies: tuple[str, ...] = (),
     token_revocations: RevocationFeed | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[IdentityStage]:
     """``token_revocations``: a feed of API-token revocations (PostgreSQL's LISTEN/NOTIFY,
     ``audit/revocations.py``), run while the stage is open, that makes the token cache
@@ -139,7 +150,7 @@ async def open_identity(
             session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))
         expected = "a modgate API token"
         if jwt.issuers:
-            issuers = [_issuer(issuer, jwt, session) for issuer in jwt.issuers]
+            issuers = [_issuer(issuer, jwt, session, metrics) for issuer in jwt.issuers]
             identifiers.append(JwtIdentifier(issuers, jwt.cache_entries))
             expected += " or a JWT of a trusted issuer"
         identifiers.append(

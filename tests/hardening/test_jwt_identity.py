@@ -34,6 +34,7 @@ from tests.support.jwks import (
     gitlab_claims,
     jwks,
 )
+from tests.support.metrics import scrape
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.upstream import UpstreamServer
 
@@ -168,6 +169,8 @@ def test_a_github_job_token_names_the_pipeline_in_the_input_and_the_record(
     assert details["sha"] == "2b1f8e5a0c9d4e3f7a6b5c4d3e2f1a0b9c8d7e6f"
     assert details["run_id"] == "9123456789" and details["ref"] == "refs/heads/main"
     assert idp.requests("/.well-known/openid-configuration") == 1  # keys fetched once
+    fetches = ("modgate_jwt_key_fetches_total", (("issuer", "github"), ("result", "ok")))
+    assert scrape(gateway.metrics_url)[fetches] == 1
 
 
 def test_a_gitlab_job_token_names_the_pipeline_too(
@@ -274,6 +277,8 @@ def test_an_issuer_that_is_down_refuses_with_503_and_a_reason(
     with serve_own(config=config(tmp_path, idp, sso_jwks)) as gateway:
         token = github_key.sign(github_claims(idp.issuer, audience="modgate-test"))
         response = get(gateway, pki, MOD, token)
+        failed = ("modgate_jwt_key_fetches_total", (("issuer", "github"), ("result", "failed")))
+        assert scrape(gateway.metrics_url)[failed] == 1
     assert response.status_code == 503
     assert "keys of JWT issuer github unavailable" in response.text
     assert record(postgres, response)["error_code"] == "identity_unavailable"
