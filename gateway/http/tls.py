@@ -103,3 +103,13 @@ def _cipher_suite_id(context: ssl.SSLContext, name: str) -> int | None:
         if suite["name"] == name:
             return int(suite["id"]) & 0xFFFF
     return None
+
+
+def client_context(ca_file: str, key: str) -> ssl.SSLContext:
+    """A client TLS context trusting ``ca_file`` (the system's roots when empty), for
+    modgate's own https calls (a remote OPA, a JWT issuer); ConfigError naming ``key``
+    when the file is no PEM CA bundle."""
+    try:
+        return ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"config key {key}: {ca_file!r} is no PEM CA bundle") from exc

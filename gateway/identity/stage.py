@@ -12,7 +12,6 @@ fetches its keys over https), closed with the stage.
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import aiohttp
 from starlette.requests import Request
 
 from ..errors import ConfigError
+from ..http.tls import client_context
 from ..observability import Metrics
 from ..settings import IdentitySettings, JwtIssuerSettings, JwtSettings, TlsSettings
 from .base import Identifier, Identity
@@ -71,12 +71,7 @@ def _issuer(
     else:
         if session is None:
             raise ConfigError(f"jwt issuer {settings.name}: no session to fetch its keys")
-        try:
-            context = ssl.create_default_context(cafile=settings.ca_file or None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"jwt issuer {settings.name}: ca_file {settings.ca_file!r} is no PEM CA bundle"
-            ) from exc
+        context = client_context(settings.ca_file, f"ca_file of jwt issuer {settings.name}")
         timeout = jwt.fetch_timeout_s
         if settings.discovery:
             source = DiscoveredKeys(session, settings.issuer, context, timeout)

@@ -22,7 +22,6 @@ see bench/decision_bench.py for the cost of each path.)
 import asyncio
 import json
 import logging
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +37,7 @@ from ..errors import (
     PolicyUnreachableError,
 )
 from ..health import Check
+from ..http.tls import client_context
 from ..settings import LOOPBACK_HOSTS, PolicySettings
 from .decision import Decision, decision_from_reply
 from .input import PolicyInput
@@ -126,13 +126,7 @@ def _connector(endpoint: OpaEndpoint) -> aiohttp.BaseConnector:
         return aiohttp.UnixConnector(path=endpoint.unix_socket)
     if not endpoint.base_url.startswith("https://"):
         return aiohttp.TCPConnector()
-    try:
-        context = ssl.create_default_context(cafile=endpoint.ca_file or None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"config key policy.opa_ca_file: {endpoint.ca_file!r} is no PEM CA bundle"
-        ) from exc
-    return aiohttp.TCPConnector(ssl=context)
+    return aiohttp.TCPConnector(ssl=client_context(endpoint.ca_file, "policy.opa_ca_file"))
 
 
 class _Connection:
