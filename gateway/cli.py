@@ -31,6 +31,7 @@ from .certs import CLIENT_VALIDITY, DEFAULT_HOSTS, DEV_CLIENT, ClientSpec, init_
 from .errors import ConfigError
 from .identity.tokens import new_token
 from .logs import configure as configure_logging
+from .policy.bundle import read_bundle
 from .policy.layout import CONFIG_DIR, stray_data_files
 from .policy.opa import remote_endpoint
 from .policy.supervisor import find_opa
@@ -259,7 +260,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    """Compile the policies strictly, then list every problem in the policy data.
+    """Compile the policies strictly, list every problem in the policy data, print the revision.
 
     Once loaded, malformed data denies the requests it could otherwise wrongly allow
     (docs/policy.md has which); this finds every problem before a roll-out, including
@@ -288,7 +289,12 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
     if errors:
         return 1
-    print(f"policies in {policies}: compiled, data well-formed")
+    try:
+        revision = read_bundle(Path(policies)).revision
+    except ConfigError as exc:
+        print(exc.reason, file=sys.stderr)
+        return 1
+    print(f"policies in {policies}: compiled, data well-formed, revision {revision}")
     return 0
 
 

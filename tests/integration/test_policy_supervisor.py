@@ -17,6 +17,7 @@ import pytest
 from gateway.errors import ConfigError, PolicyError
 from gateway.goproxy.requests import ModuleRequest
 from gateway.identity.base import Identity
+from gateway.policy.bundle import read_bundle
 from gateway.policy.input import PolicyInput
 from gateway.policy.opa import OpaPolicyEngine
 from gateway.policy.supervisor import SupervisedOpa
@@ -150,7 +151,8 @@ def test_policy_check_lists_malformed_policy_data(tmp_path: Path) -> None:
     assert "malformed policy data: private" in done.stderr
 
 
-def test_policy_check_passes_the_bundled_policies() -> None:
+def test_policy_check_passes_the_bundled_policies_and_names_their_revision() -> None:
     done = run_modgate("policy", "check")
     assert done.returncode == 0, done.stderr
-    assert "data well-formed" in done.stdout
+    revision = read_bundle(REPO / "policies").revision
+    assert f"data well-formed, revision {revision}" in done.stdout
