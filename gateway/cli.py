@@ -5,7 +5,7 @@
     modgate token list | modgate token revoke TOKEN_ID
     modgate certs init DIR [--host H] [--client NAME=GROUP,...] [--client-days N]
     modgate client setup --url https://HOST:PORT --token-file FILE [--dry-run]
-    modgate policy test | modgate policy check
+    modgate policy test | modgate policy check | modgate policy bundle -o FILE
     modgate audit migrate
 
 Every command reads the same settings (TOML file and MODGATE_* overrides). Errors are one
@@ -298,6 +298,31 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_bundle(args: argparse.Namespace) -> int:
+    """Write the policies as an OPA bundle named by their content hash, for OPA servers
+    that poll a bundle server beside the replicas; checked first like ``policy check``."""
+    status = cmd_policy_check(args)
+    if status != 0:
+        return status
+    settings = _settings(args)
+    try:
+        bundle = read_bundle(policies_dir(settings.policy.policies_dir))
+        tarball = bundle.tarball()
+    except ConfigError as exc:
+        print(exc.reason, file=sys.stderr)
+        return 1
+    target = Path(args.output)
+    partial = target.with_name(f".{target.name}.partial")
+    try:  # written aside and renamed: a bundle server never serves half a bundle
+        partial.write_bytes(tarball)
+        partial.replace(target)
+    except OSError as exc:
+        print(f"cannot write the bundle {target}: {exc}", file=sys.stderr)
+        return 1
+    print(f"bundle {target}: revision {bundle.revision}")
+    return 0
+
+
 def cmd_audit_migrate(args: argparse.Namespace) -> int:
     migrate.upgrade(_settings(args).audit.database_url)
     return 0
@@ -377,6 +402,11 @@ def parser() -> argparse.ArgumentParser:
     policy.add_parser("check", help="compile the policies strictly", parents=[common]).set_defaults(
         run=cmd_policy_check
     )
+    bundle = policy.add_parser(
+        "bundle", help="check the policies, write them as an OPA bundle", parents=[common]
+    )
+    bundle.add_argument("-o", "--output", required=True, metavar="FILE", help="bundle.tar.gz")
+    bundle.set_defaults(run=cmd_policy_bundle)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True

@@ -89,9 +89,18 @@ default route := "public"
 
 route := "private" if private_module
 
-# revision: the policy data revision compliance bumps with every change,
-# "unknown" when it is missing or not a non-empty string.
+# revision: which policy decided. When OPA serves a bundle that owns the
+# modgate root (`modgate policy bundle` builds one), its manifest revision: the
+# content hash modgate computed from the files, that nobody bumps by hand. Else
+# the policy data revision compliance bumps with every change; "unknown" when
+# neither is a non-empty string.
 policy_revision := revision if {
+	some bundle in data.system.bundles
+	"modgate" in bundle.manifest.roots
+	revision := bundle.manifest.revision
+	is_string(revision)
+	revision != ""
+} else := revision if {
 	revision := data.modgate.config.revision
 	is_string(revision)
 	revision != ""

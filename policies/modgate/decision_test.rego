@@ -146,6 +146,22 @@ test_revision_from_data if {
 	result.revision == "2030-01-01.7"
 }
 
+test_revision_from_the_bundle_manifest_before_the_data if {
+	manifest := {"revision": "sha256:abc", "roots": ["modgate"]}
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
+		with data.modgate.config.revision as "2030-01-01.7"
+		with data.system.bundles as {"modgate": {"manifest": manifest}}
+	result.revision == "sha256:abc"
+}
+
+test_revision_of_another_bundle_is_not_the_policy_revision if {
+	manifest := {"revision": "other.1", "roots": ["authz"]}
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
+		with data.modgate.config.revision as "2030-01-01.7"
+		with data.system.bundles as {"authz": {"manifest": manifest}}
+	result.revision == "2030-01-01.7"
+}
+
 test_revision_unknown_when_not_a_string if {
 	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
 		with data.modgate.config.revision as 7

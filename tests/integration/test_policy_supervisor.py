@@ -19,11 +19,11 @@ from gateway.goproxy.requests import ModuleRequest
 from gateway.identity.base import Identity
 from gateway.policy.bundle import read_bundle
 from gateway.policy.input import PolicyInput
-from gateway.policy.opa import OpaPolicyEngine
+from gateway.policy.opa import OpaEndpoint, OpaPolicyEngine
 from gateway.policy.supervisor import SupervisedOpa
 from tests.conftest import REPO
 from tests.support.cli import run_modgate
-from tests.support.opa import find_opa
+from tests.support.opa import OpaServer, find_opa
 
 pytestmark = pytest.mark.opa
 
@@ -156,3 +156,32 @@ def test_policy_check_passes_the_bundled_policies_and_names_their_revision() -> 
     assert done.returncode == 0, done.stderr
     revision = read_bundle(REPO / "policies").revision
     assert f"data well-formed, revision {revision}" in done.stdout
+
+
+async def test_an_opa_serving_the_written_bundle_decides_with_its_content_hash(
+    tmp_path: Path,
+) -> None:
+    """`modgate policy bundle` for OPAs fed by a bundle server: the revision every decision
+    carries is the hash of the files, read back from the OPA that serves them."""
+    tarball = tmp_path / "bundle.tar.gz"
+    done = run_modgate("policy", "bundle", "-o", str(tarball))
+    assert done.returncode == 0, done.stderr
+    revision = read_bundle(REPO / "policies").revision
+    assert f"bundle {tarball}: revision {revision}" in done.stdout
+    with OpaServer(tarball, extra_args=("--bundle",)) as opa:
+        endpoint = OpaEndpoint.for_url(opa.url)
+        async with OpaPolicyEngine(endpoint, "modgate/decision", 2, 0) as engine:
+            decision = await engine.decide(ALICE_INPUT)
+    assert decision.allowed
+    assert decision.revision == revision
+
+
+def test_policy_bundle_writes_nothing_for_a_policy_that_does_not_compile(tmp_path: Path) -> None:
+    broken = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", broken)
+    (broken / "modgate" / "broken.rego").write_text("package modgate\n\nallow if {\n")
+    tarball = tmp_path / "bundle.tar.gz"
+    done = run_modgate("policy", "bundle", "-o", str(tarball), policies=broken)
+    assert done.returncode != 0
+    assert "broken.rego" in done.stderr + done.stdout
+    assert not tarball.exists()
