@@ -101,6 +101,6 @@ async def _newest_allowed(
     trail.resolved_version, trail.decision = resolved, decision
     trail.asking(asked)  # the answer given is the one decided on, and recorded
     trail.upstream = info.upstream
-    why = "; ".join(refused.reasons) or "denied"
+    why = "; ".join(refused.messages) or "denied"
     trail.served_notes = (f"@latest {blocked} refused ({why}): answered with {resolved}",)
     return info

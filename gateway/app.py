@@ -175,7 +175,7 @@ async def _refusal(
 
 async def _denied(gw: Gateway, trail: RequestTrail) -> Response:
     decision = trail.decision
-    reasons = list(decision.reasons) if decision else ["denied"]
+    reasons = list(decision.messages) if decision else ["denied"]
     if not trail.identity.authenticated:
         return await _refusal(gw, trail, 401, reasons, "authentication_required", challenge=True)
     return await _refusal(gw, trail, 403, reasons, "denied_by_policy", lines=denial_lines(reasons))

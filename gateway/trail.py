@@ -130,7 +130,7 @@ class RequestTrail:
     async def allow(self) -> None:
         """Make the current allow decision durable: the first decision, or the resolution
         of a query once resolved. Raises AuditError (then nothing is served)."""
-        reasons = self.decision.reasons if self.decision else ()
+        reasons = self.decision.messages if self.decision else ()
         if not self.recorded:
             await self.writer.record(self._record("allow", reasons, None, None))
             self.recorded = True

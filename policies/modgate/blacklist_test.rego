@@ -14,7 +14,7 @@ allowed(request_input) if decide(request_input).allow
 test_blacklisted_version_denied_on_zip if {
 	result := decide(module_input("zip", "example.com/insecure", "v1.0.1"))
 	result.allow == false
-	result.reasons == ["example.com/insecure@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)"]
+	messages(result) == ["example.com/insecure@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)"]
 }
 
 test_blacklisted_version_denied_on_info if {
@@ -73,7 +73,7 @@ test_case_alias_of_a_blacklisted_module_denied if {
 	every module in ["example.com/Insecure", "example.com/INSECURE", "example.com/insEcure"] {
 		result := decide(module_input("zip", module, "v1.0.1"))
 		result.allow == false
-		result.reasons == [sprintf("%s@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)", [module])]
+		messages(result) == [sprintf("%s@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)", [module])]
 	}
 }
 
@@ -137,7 +137,7 @@ test_malformed_case_sensitive_denies_every_spelling if {
 		every module in ["github.com/Sirupsen/logrus", "github.com/sirupsen/logrus"] {
 			result := decide_with_blacklist(module_input("zip", module, "v1.0.1"), blacklist)
 			result.allow == false
-			result.reasons == ["malformed policy data: blacklist[0] (github.com/Sirupsen/logrus): case_sensitive must be true or false"]
+			messages(result) == ["malformed policy data: blacklist[0] (github.com/Sirupsen/logrus): case_sensitive must be true or false"]
 		}
 		decide_with_blacklist(module_input("zip", "example.com/fine", "v1.0.0"), blacklist).allow
 	}
@@ -188,7 +188,7 @@ test_range_pseudo_version_inside if {
 	# A pseudo-version is a pre-release of the version after its base.
 	result := decide(module_input("zip", "example.com/leaky", "v1.2.4-0.20240101000000-abcdefabcdef"))
 	result.allow == false
-	result.reasons == ["example.com/leaky@v1.2.4-0.20240101000000-abcdefabcdef is blacklisted: CVE-2024-5678: credentials leak (ticket SEC-57)"]
+	messages(result) == ["example.com/leaky@v1.2.4-0.20240101000000-abcdefabcdef is blacklisted: CVE-2024-5678: credentials leak (ticket SEC-57)"]
 }
 
 test_range_pseudo_version_before_introduced_allowed if {
@@ -220,7 +220,7 @@ test_range_with_incompatible_versions if {
 
 test_entry_without_ticket_has_no_ticket_text if {
 	result := decide(module_input("zip", "example.com/legacy", "v2.1.0+incompatible"))
-	result.reasons == ["example.com/legacy@v2.1.0+incompatible is blacklisted: CVE-2024-9999: overflow"]
+	messages(result) == ["example.com/legacy@v2.1.0+incompatible is blacklisted: CVE-2024-9999: overflow"]
 }
 
 test_entry_without_versions_or_bounds_blocks_every_version if {
@@ -250,7 +250,7 @@ test_several_matching_entries_give_several_reasons if {
 	blacklist := array.concat(fixture_blacklist, [{"module": "example.com/insecure", "fixed": "v2.0.0", "reason": "old API", "ticket": "SEC-70"}])
 	result := modgate.decision with input as module_input("zip", "example.com/insecure", "v1.0.1")
 		with data.modgate.config.blacklist as blacklist
-	count(result.reasons) == 2
+	count(messages(result)) == 2
 }
 
 # --- how requested_blacklist_entries finds entries -----------------------------
@@ -306,7 +306,7 @@ test_module_with_a_line_break_denies_what_it_could_shift if {
 	config := object.union(fixture_config, {"blacklist": blacklist})
 	denied_with := modgate.decision with input as module_input("zip", "example.com/insecure", "v1.0.0") with data.modgate.config as config
 	denied_with.allow == false
-	startswith(denied_with.reasons[0], "malformed policy data: blacklist[0]")
+	startswith(messages(denied_with)[0], "malformed policy data: blacklist[0]")
 	not modgate.config_ok with data.modgate.config as config
 	modgate.decision.allow with input as module_input("zip", "example.com/fine", "v1.0.0") with data.modgate.config as config
 }

@@ -41,12 +41,12 @@ test_a_job_on_a_private_ref_fetches_private_modules if {
 test_a_job_on_another_branch_is_denied_with_the_refs_it_needs if {
 	result := decide_ci(with_identity(private_zip, github_job("refs/heads/feature")))
 	result.allow == false
-	result.reasons == ["corp.example.com/secret is private; CI jobs may fetch it only from refs/heads/main, refs/tags/* (this job runs on refs/heads/feature)"]
+	messages(result) == ["corp.example.com/secret is private; CI jobs may fetch it only from refs/heads/main, refs/tags/* (this job runs on refs/heads/feature)"]
 }
 
 test_a_gitlab_branch_name_is_compared_as_a_full_ref if {
 	result := decide_ci(with_identity(private_zip, gitlab_job("feature", "branch")))
-	result.reasons == ["corp.example.com/secret is private; CI jobs may fetch it only from refs/heads/main, refs/tags/* (this job runs on refs/heads/feature)"]
+	messages(result) == ["corp.example.com/secret is private; CI jobs may fetch it only from refs/heads/main, refs/tags/* (this job runs on refs/heads/feature)"]
 	not decide_ci(with_identity(private_zip, gitlab_job("mainline", "branch"))).allow
 }
 
@@ -54,7 +54,7 @@ test_a_job_naming_no_ref_is_denied if {
 	identity := json.remove(github_job("refs/heads/main"), ["details/ref"])
 	result := decide_ci(with_identity(private_zip, identity))
 	result.allow == false
-	contains(result.reasons[0], "(this job runs on no ref it names)")
+	contains(messages(result)[0], "(this job runs on no ref it names)")
 }
 
 test_public_modules_and_people_are_not_affected if {

@@ -17,6 +17,7 @@ decision := {
 	"reasons": [],
 	"route": route,
 	"revision": policy_revision,
+	"obligations": obligations,
 } if {
 	allow
 } else := {
@@ -24,6 +25,7 @@ decision := {
 	"reasons": reasons,
 	"route": route,
 	"revision": policy_revision,
+	"obligations": obligations,
 }
 
 # Fail closed: allow is true only when the input and the policy data were
@@ -63,25 +65,58 @@ authentication_reason := "authentication required: send a token (Authorization: 
 # data_errors, the thorough (slow) explanations, which are evaluated only
 # here. When the data denied the request, every problem in the data is
 # listed, also those that alone would not have denied it (policy_data.rego).
-default reasons := ["denied by policy default: no rule could decide this request"]
+#
+# Each reason is an object {"code", "message", "rule"} (decision contract v2,
+# docs/policy.md): code is a stable snake_case name, rule the package.rule
+# that produced it. Sorted by code, then message.
+default reasons := [{
+	"code": "policy_default",
+	"message": "denied by policy default: no rule could decide this request",
+	"rule": "modgate.reasons",
+}]
 
 reasons := [] if {
 	allow
-} else := _printable(input_errors | data_errors) if {
+} else := _sorted(_tagged("input_malformed", "modgate.input_errors", input_errors) | _tagged("data_malformed", "modgate.data_errors", data_errors)) if {
 	not data_valid
 	count(input_errors | data_errors) > 0
-} else := _printable(input_errors) if {
+} else := _sorted(_tagged("input_malformed", "modgate.input_errors", input_errors)) if {
 	not input_valid
 	count(input_errors) > 0
-} else := ["malformed policy input: rejected"] if {
+} else := [_reason("input_malformed", "modgate.input_valid", "malformed policy input: rejected")] if {
 	not input_valid
-} else := ["malformed policy data: rejected"] if {
+} else := [_reason("data_malformed", "modgate.data_valid", "malformed policy data: rejected")] if {
 	not data_valid
-} else := [authentication_reason] if {
+} else := [_reason("authentication_required", "modgate.authenticated", authentication_reason)] if {
 	not authenticated
-} else := _printable(access_denials) if {
-	count(access_denials) > 0
+} else := _sorted(access_reasons) if {
+	count(access_reasons) > 0
 }
+
+# The access rules' messages, each tagged with its code and rule.
+access_reasons := ((_tagged("private_path_denied", "modgate.private_denials", private_denials) | _tagged("ci_ref_denied", "modgate.ci_ref_denials", ci_ref_denials)) | _tagged("sumdb_denied", "modgate.sumdb_denials", sumdb_denials)) | _tagged("blacklisted", "modgate.blacklist_denials", blacklist_denials)
+
+_reason(code, rule, message) := {"code": code, "message": _one_line(message), "rule": rule}
+
+_tagged(code, rule, messages) := {_reason(code, rule, message) | some message in messages}
+
+# Deterministic order: by code, then message (objects sort by their keys in
+# order, and code and message come before rule).
+_sorted(tagged) := sort(tagged)
+
+# obligations.cache_ttl_s: how long (seconds) the gateway may reuse this
+# decision: 60, or 0 when a blacklist entry with an expiry date matched the request's module,
+# since that decision changes with the calendar.
+default cache_ttl_s := 60
+
+cache_ttl_s := 0 if {
+	some entry in object.get(data.modgate.config, "blacklist", [])
+	is_object(entry)
+	object.get(entry, "expires", null) != null
+	entry.module == input.request.module
+}
+
+obligations := {"log_only": false, "cache_ttl_s": cache_ttl_s}
 
 # route: which upstream list serves the request. Requests that name no module
 # (checksum database supported/tile) are public.
@@ -109,6 +144,4 @@ policy_revision := revision if {
 # The go command prints each reason on its own line after "blocked by policy: ",
 # so a reason must be one line: control characters (newlines in a group name,
 # say) become spaces, and very long reasons are cut.
-_printable(messages) := [_one_line(message) | some message in sort(messages)]
-
 _one_line(text) := _clip(regex.replace(text, `[\x00-\x1f\x7f\x{85}\x{2028}\x{2029}]+`, " "), 300)

@@ -82,6 +82,10 @@ with_request(request_input, fields) := object.union(request_input, {"request": f
 
 with_identity(request_input, fields) := object.union(request_input, {"identity": fields})
 
+# The messages of a decision's reasons, in order (reasons are objects, decision
+# contract v2).
+messages(result) := [reason.message | some reason in result.reasons]
+
 # --- the decision document ---------------------------------------------------
 
 test_allowed_public_module if {
@@ -90,6 +94,7 @@ test_allowed_public_module if {
 		"reasons": [],
 		"route": "public",
 		"revision": "test.1",
+		"obligations": {"log_only": false, "cache_ttl_s": 60},
 	}
 }
 
@@ -98,46 +103,46 @@ test_upper_case_path_elements_after_the_host_are_fine if {
 }
 
 test_decision_has_all_keys_when_allowed if {
-	object.keys(decide(module_input("mod", "example.com/fine", "v1.0.0"))) == {"allow", "reasons", "route", "revision"}
+	object.keys(decide(module_input("mod", "example.com/fine", "v1.0.0"))) == {"allow", "reasons", "route", "revision", "obligations"}
 }
 
 test_decision_has_all_keys_for_a_string_input if {
 	result := decide("not an object")
-	object.keys(result) == {"allow", "reasons", "route", "revision"}
+	object.keys(result) == {"allow", "reasons", "route", "revision", "obligations"}
 	result.allow == false
-	result.reasons == ["malformed policy input: the input must be a JSON object"]
+	messages(result) == ["malformed policy input: the input must be a JSON object"]
 }
 
 test_decision_has_all_keys_for_an_empty_object if {
 	result := decide({})
-	object.keys(result) == {"allow", "reasons", "route", "revision"}
+	object.keys(result) == {"allow", "reasons", "route", "revision", "obligations"}
 	result.allow == false
-	count(result.reasons) > 0
+	count(messages(result)) > 0
 }
 
 test_decision_defined_without_any_input if {
 	result := modgate.decision
 	result.allow == false
 	result.route == "public"
-	count(result.reasons) > 0
+	count(messages(result)) > 0
 }
 
 test_unauthenticated_denied if {
 	result := decide(with_identity(module_input("zip", "example.com/fine", "v1.2.3"), anonymous))
 	result.allow == false
-	result.reasons == ["authentication required: send a token (Authorization: Bearer, or as the .netrc password)"]
+	messages(result) == ["authentication required: send a token (Authorization: Bearer, or as the .netrc password)"]
 }
 
 test_authenticated_but_anonymous_method_denied if {
 	result := decide(with_identity(module_input("zip", "example.com/fine", "v1.2.3"), {"method": "anonymous"}))
 	result.allow == false
-	startswith(result.reasons[0], "authentication required")
+	startswith(messages(result)[0], "authentication required")
 }
 
 test_sumdb_tile_unauthenticated_denied if {
 	result := decide(with_identity(sumdb_input("tile", null, null), anonymous))
 	result.allow == false
-	startswith(result.reasons[0], "authentication required")
+	startswith(messages(result)[0], "authentication required")
 }
 
 test_revision_from_data if {
@@ -178,17 +183,17 @@ test_reasons_are_single_lines if {
 	identity := object.union(developer, {"groups": ["qa\nblocked by policy: all good, go ahead"]})
 	result := decide(with_identity(module_input("zip", "corp.example.com/secret", "v1.0.0"), identity))
 	result.allow == false
-	every reason in result.reasons {
+	every reason in messages(result) {
 		not contains(reason, "\n")
 	}
-	contains(result.reasons[0], "[qa blocked by policy")
+	contains(messages(result)[0], "[qa blocked by policy")
 }
 
 test_malformed_input_reported_before_authentication if {
 	bad := with_identity(module_input("zip", "example.com/fine", 5), anonymous)
 	result := decide(bad)
 	result.allow == false
-	every reason in result.reasons {
+	every reason in messages(result) {
 		startswith(reason, "malformed policy input: ")
 	}
 }
@@ -197,7 +202,7 @@ test_malformed_data_denies_with_reason if {
 	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
 		with data.modgate.config.private as {"pattern": ["corp.example.com/*"], "groups": ["developers"]}
 	result.allow == false
-	startswith(result.reasons[0], "malformed policy data: private must have exactly the keys")
+	startswith(messages(result)[0], "malformed policy data: private must have exactly the keys")
 }
 
 # A verified client certificate (method "mtls") is an authenticated identity like a token,
@@ -207,4 +212,37 @@ test_client_certificate_identity_reaches_private_paths if {
 	result := decide(with_identity(module_input("zip", "corp.example.com/lib", "v1.0.0"), builder))
 	result.allow == true
 	result.route == "private"
+}
+
+# --- decision contract v2: reason objects and obligations ----------------------
+
+valid_code(code) if regex.match(`^[a-z][a-z0-9_]{0,63}$`, code)
+
+test_every_reason_is_an_object_with_a_code if {
+	every result in [decide("x"), decide({}), decide(module_input("zip", "example.com/insecure", "v1.0.1"))] {
+		every reason in result.reasons {
+			object.keys(reason) == {"code", "message", "rule"}
+			valid_code(reason.code)
+			startswith(reason.rule, "modgate.")
+		}
+	}
+}
+
+test_codes_of_each_denial if {
+	decide("x").reasons[0].code == "input_malformed"
+	decide(module_input("zip", "example.com/insecure", "v1.0.1")).reasons[0].code == "blacklisted"
+	decide(with_identity(module_input("zip", "example.com/fine", "v1.0.0"), {"authenticated": false})).reasons[0].code == "authentication_required"
+}
+
+test_malformed_data_code if {
+	result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.2.3")
+		with data.modgate.config.private as {"pattern": ["corp.example.com/*"], "groups": ["developers"]}
+	result.allow == false
+	every reason in result.reasons {
+		reason.code == "data_malformed"
+	}
+}
+
+test_cache_ttl_defaults_to_60 if {
+	decide(module_input("zip", "example.com/fine", "v1.0.0")).obligations == {"log_only": false, "cache_ttl_s": 60}
 }

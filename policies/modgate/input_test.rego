@@ -6,8 +6,8 @@ import data.modgate
 malformed(request_input) if {
 	result := decide(request_input)
 	result.allow == false
-	count(result.reasons) > 0
-	every reason in result.reasons {
+	count(messages(result)) > 0
+	every reason in messages(result) {
 		startswith(reason, "malformed policy input: ")
 	}
 }

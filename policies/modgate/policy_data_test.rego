@@ -27,7 +27,7 @@ test_nothing_is_left_at_the_old_place if {
 test_shipped_data_blocks_the_example_cve if {
 	result := modgate.decision with input as module_input("zip", "example.com/insecure", "v1.0.1")
 	result.allow == false
-	contains(result.reasons[0], "is blacklisted")
+	contains(messages(result)[0], "is blacklisted")
 	modgate.decision.allow with input as module_input("mod", "example.com/insecure", "v1.0.1")
 }
 
@@ -54,7 +54,7 @@ denies_everything_saying(config, message) if {
 	every request_input in every_kind_of_request {
 		result := modgate.decision with input as request_input with data.modgate.config as config
 		result.allow == false
-		message in result.reasons
+		message in messages(result)
 	}
 	not config_ok_with(config)
 }
@@ -106,7 +106,7 @@ test_revision_of_another_type_denies_every_request if {
 		every request_input in every_kind_of_request {
 			result := modgate.decision with input as request_input with data.modgate.config as config
 			result.allow == false
-			startswith(result.reasons[0], "malformed policy data: revision must be a string (got ")
+			startswith(messages(result)[0], "malformed policy data: revision must be a string (got ")
 			result.revision == "unknown"
 		}
 	}
@@ -143,7 +143,7 @@ test_data_at_the_old_place_denies_every_request if {
 			with data.modgate.private as fixture_private
 			with data.modgate.blacklist as fixture_blacklist
 		result.allow == false
-		result.reasons == ["malformed policy data: data.modgate.blacklist, data.modgate.private found at the old place, which no rule reads; move it into policies/modgate/config/data.json (data.modgate.config), keys at the top level"]
+		messages(result) == ["malformed policy data: data.modgate.blacklist, data.modgate.private found at the old place, which no rule reads; move it into policies/modgate/config/data.json (data.modgate.config), keys at the top level"]
 	}
 	not modgate.config_ok with data.modgate.config as fixture_config with data.modgate.private as fixture_private
 }
@@ -159,7 +159,7 @@ test_each_old_key_alone_denies if {
 denied_old(request_input, key) if {
 	result := modgate.decision with input as request_input with data.modgate.config as fixture_config
 	result.allow == false
-	contains(result.reasons[0], sprintf("data.modgate.%s found at the old place", [key]))
+	contains(messages(result)[0], sprintf("data.modgate.%s found at the old place", [key]))
 }
 
 test_config_ok_is_defined_without_input if {
@@ -200,7 +200,7 @@ test_malformed_pattern_object_denies_every_request if {
 		private := {"patterns": ["*.internal.example", pattern], "groups": ["developers"]}
 		result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private})
 		result.allow == false
-		startswith(result.reasons[0], "malformed policy data: private.patterns[1] must be a string or an object")
+		startswith(messages(result)[0], "malformed policy data: private.patterns[1] must be a string or an object")
 	}
 }
 
@@ -208,7 +208,7 @@ test_pattern_object_with_syntax_opa_reads_differently_denies_every_request if {
 	private := {"patterns": [{"pattern": "corp.example.com/[^x]*", "case_sensitive": true}], "groups": ["developers"]}
 	result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": private})
 	result.allow == false
-	result.reasons == ["malformed policy data: private.patterns[0] \"corp.example.com/[^x]*\" is not a GOPRIVATE-style pattern (use *, ? and [...]; no **, {}, negated classes or empty elements)"]
+	messages(result) == ["malformed policy data: private.patterns[0] \"corp.example.com/[^x]*\" is not a GOPRIVATE-style pattern (use *, ? and [...]; no **, {}, negated classes or empty elements)"]
 }
 
 # --- validation of edited data -----------------------------------------------
@@ -269,7 +269,7 @@ test_pattern_opa_reads_differently_denies_every_request if {
 		result := modgate.decision with input as module_input("zip", "example.com/fine", "v1.0.0")
 			with data.modgate.config.private as {"patterns": ["*.internal.example", pattern], "groups": ["developers"]}
 		result.allow == false
-		startswith(result.reasons[0], "malformed policy data: private.patterns[1] ")
+		startswith(messages(result)[0], "malformed policy data: private.patterns[1] ")
 	}
 }
 
@@ -307,19 +307,19 @@ test_non_string_group_reported_by_data_errors_only if {
 		{"private": private},
 	)
 	result.allow == false
-	result.reasons == ["corp.example.com/secret is private; your groups [qa] may not fetch it (allowed: developers)"]
+	messages(result) == ["corp.example.com/secret is private; your groups [qa] may not fetch it (allowed: developers)"]
 }
 
 test_private_groups_not_a_list_denies_every_request if {
 	result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": {"patterns": ["corp.example.com/*"], "groups": "developers"}})
 	result.allow == false
-	result.reasons == ["malformed policy data: private.groups must be a list of strings"]
+	messages(result) == ["malformed policy data: private.groups must be a list of strings"]
 }
 
 test_private_with_an_extra_key_denies_every_request if {
 	result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"private": {"patterns": [], "groups": [], "deny": []}})
 	result.allow == false
-	startswith(result.reasons[0], "malformed policy data: private must have exactly the keys")
+	startswith(messages(result)[0], "malformed policy data: private must have exactly the keys")
 }
 
 test_blacklist_not_a_list_rejected if {
@@ -414,7 +414,7 @@ test_broken_entry_denies_its_module_only if {
 		] {
 			result := decide_with(request_input, {"blacklist": blacklist})
 			result.allow == false
-			startswith(result.reasons[0], "malformed policy data: blacklist[7] (example.com/x): ")
+			startswith(messages(result)[0], "malformed policy data: blacklist[7] (example.com/x): ")
 		}
 		decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"blacklist": blacklist}).allow
 		decide_with(sumdb_input("tile", null, null), {"blacklist": blacklist}).allow
@@ -437,14 +437,14 @@ test_entry_that_cannot_match_denies_every_request if {
 		blacklist := array.concat(fixture_blacklist, [entry])
 		result := decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"blacklist": blacklist})
 		result.allow == false
-		startswith(result.reasons[0], "malformed policy data: blacklist[7]")
+		startswith(messages(result)[0], "malformed policy data: blacklist[7]")
 	}
 }
 
 test_blacklist_not_a_list_denies_every_request if {
 	result := decide_with(sumdb_input("tile", null, null), {"blacklist": {"module": "example.com/x", "versions": ["v1.0.0"], "reason": "r"}})
 	result.allow == false
-	result.reasons == ["malformed policy data: blacklist must be a list of entries"]
+	messages(result) == ["malformed policy data: blacklist must be a list of entries"]
 }
 
 # A module path that is not one can never equal a requested module (input
@@ -466,7 +466,7 @@ test_malformed_blacklist_kinds_denies_modules_with_entries if {
 	every kinds in [["zipp", "info"], ["zip", "sumdb"], "zip", {"zip": true}, [null]] {
 		result := decide_with(module_input("zip", "example.com/insecure", "v1.0.0"), {"blacklist_kinds": kinds})
 		result.allow == false
-		startswith(result.reasons[0], "malformed policy data: blacklist_kinds must be a list drawn from")
+		startswith(messages(result)[0], "malformed policy data: blacklist_kinds must be a list drawn from")
 		decide_with(module_input("mod", "example.com/leaky", "v1.0.0"), {"blacklist_kinds": kinds}).allow == false
 		decide_with(module_input("zip", "example.com/fine", "v1.0.0"), {"blacklist_kinds": kinds}).allow
 	}

@@ -67,6 +67,7 @@ test_private_module_with_allowed_group_is_allowed_and_routed_private if {
 		"reasons": [],
 		"route": "private",
 		"revision": "test.1",
+		"obligations": {"log_only": false, "cache_ttl_s": 60},
 	}
 }
 
@@ -80,21 +81,21 @@ test_private_module_with_other_group_denied if {
 	result := decide(with_identity(module_input("zip", "corp.example.com/secret", "v1.0.0"), identity))
 	result.allow == false
 	result.route == "private"
-	result.reasons == ["corp.example.com/secret is private; your groups [contractors, qa] may not fetch it (allowed: developers, release)"]
+	messages(result) == ["corp.example.com/secret is private; your groups [contractors, qa] may not fetch it (allowed: developers, release)"]
 }
 
 test_private_module_without_groups_denied if {
 	identity := object.union(developer, {"groups": []})
 	result := decide(with_identity(module_input("mod", "corp.example.com/secret", "v1.0.0"), identity))
 	result.allow == false
-	result.reasons == ["corp.example.com/secret is private; your groups [] may not fetch it (allowed: developers, release)"]
+	messages(result) == ["corp.example.com/secret is private; your groups [] may not fetch it (allowed: developers, release)"]
 }
 
 test_private_module_when_no_group_is_allowed if {
 	result := modgate.decision with input as module_input("info", "corp.example.com/secret", "v1.0.0")
 		with data.modgate.config.private as {"patterns": ["corp.example.com/*"], "groups": []}
 	result.allow == false
-	endswith(result.reasons[0], "(allowed: none)")
+	endswith(messages(result)[0], "(allowed: none)")
 }
 
 test_lookalike_module_routes_public_and_is_allowed if {
@@ -195,7 +196,7 @@ test_case_alias_of_a_private_path_denied_to_other_groups if {
 		with data.modgate.config as object.union(fixture_config, {"private": {"patterns": ["github.com/myorg/*"], "groups": ["developers"]}})
 	result.allow == false
 	result.route == "private"
-	result.reasons == ["github.com/MyOrg/secret is private; your groups [contractors] may not fetch it (allowed: developers)"]
+	messages(result) == ["github.com/MyOrg/secret is private; your groups [contractors] may not fetch it (allowed: developers)"]
 }
 
 test_case_alias_lookalikes_are_not_private if {

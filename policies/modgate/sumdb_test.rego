@@ -6,7 +6,7 @@ test_sumdb_lookup_of_private_module_denied_with_hint if {
 	result := decide(sumdb_input("lookup", "corp.example.com/secret", "v1.0.0"))
 	result.allow == false
 	result.route == "private"
-	result.reasons == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB"]
+	messages(result) == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB"]
 }
 
 test_sumdb_lookup_of_private_module_denied_even_for_allowed_group if {
@@ -21,7 +21,7 @@ test_sumdb_lookup_of_a_case_alias_of_a_private_path_denied if {
 		with data.modgate.config as object.union(fixture_config, {"private": {"patterns": ["github.com/myorg/*"], "groups": ["developers"]}})
 	result.allow == false
 	result.route == "private"
-	startswith(result.reasons[0], "github.com/MyOrg/secret is private: its checksum is never looked up")
+	startswith(messages(result)[0], "github.com/MyOrg/secret is private: its checksum is never looked up")
 }
 
 test_sumdb_lookup_of_public_module_allowed if {
@@ -35,7 +35,7 @@ test_sumdb_lookup_of_lookalike_module_allowed if {
 }
 
 test_sumdb_tile_allowed if {
-	decide(sumdb_input("tile", null, null)) == {"allow": true, "reasons": [], "route": "public", "revision": "test.1"}
+	decide(sumdb_input("tile", null, null)) == {"allow": true, "reasons": [], "route": "public", "revision": "test.1", "obligations": {"log_only": false, "cache_ttl_s": 60}}
 }
 
 test_sumdb_supported_allowed if {

@@ -30,14 +30,19 @@ test_the_test_fixtures_have_the_golden_shape if {
 test_golden_zip_of_a_blacklisted_version_is_denied if {
 	modgate_test.decide(golden.module_zip_token) == {
 		"allow": false,
-		"reasons": ["example.com/insecure@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)"],
+		"reasons": [{
+			"code": "blacklisted",
+			"message": "example.com/insecure@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)",
+			"rule": "modgate.blacklist_denials",
+		}],
 		"route": "public",
 		"revision": "test.1",
+		"obligations": {"log_only": false, "cache_ttl_s": 60},
 	}
 }
 
 test_golden_anonymous_info_needs_authentication if {
-	modgate_test.decide(golden.anonymous_info).reasons == [modgate.authentication_reason]
+	modgate_test.messages(modgate_test.decide(golden.anonymous_info)) == [modgate.authentication_reason]
 }
 
 test_golden_revision_query_is_resolved_before_the_blacklist_is_checked if {
@@ -47,14 +52,14 @@ test_golden_revision_query_is_resolved_before_the_blacklist_is_checked if {
 test_golden_resolved_query_is_checked_against_the_blacklist if {
 	result := modgate_test.decide(golden.resolved_query)
 	not result.allow
-	result.reasons == ["example.com/insecure@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)"]
+	modgate_test.messages(result) == ["example.com/insecure@v1.0.1 is blacklisted: CVE-2024-1234: remote code execution (ticket SEC-42)"]
 }
 
 test_golden_sumdb_lookup_of_a_private_module_is_denied if {
 	result := modgate_test.decide(golden.sumdb_lookup)
 	not result.allow
 	result.route == "private"
-	result.reasons == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB"]
+	modgate_test.messages(result) == ["corp.example.com/secret is private: its checksum is never looked up in a public checksum database; add its path to GONOSUMDB"]
 }
 
 # The gateway's ask about an upstream's list hides the blacklisted version.

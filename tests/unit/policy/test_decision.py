@@ -16,8 +16,13 @@ from gateway.policy.decision import (
     MAX_REASON_CHARS,
     MAX_REASONS,
     Decision,
+    Reason,
     decision_from_reply,
 )
+
+
+def why(message: str, code: str = "blacklisted") -> dict[str, object]:
+    return {"code": code, "message": message, "rule": "modgate.test"}
 
 
 def reply(**result: object) -> dict[str, object]:
@@ -35,21 +40,22 @@ def test_a_missing_revision_reads_as_unknown() -> None:
 
 
 def test_a_denial_keeps_its_reasons_in_order() -> None:
-    decision = decision_from_reply(reply(allow=False, reasons=["b first", "a second"]))
-    assert (decision.allowed, decision.reasons) == (False, ("b first", "a second"))
+    decision = decision_from_reply(reply(allow=False, reasons=[why("b first"), why("a second")]))
+    assert (decision.allowed, decision.messages) == (False, ("b first", "a second"))
+    assert decision.reasons[0] == Reason("blacklisted", "b first", "modgate.test")
 
 
 def test_a_denial_without_reasons_still_says_it_was_denied() -> None:
     decision = decision_from_reply(reply(allow=False, reasons=[]))
-    assert decision.reasons == ("denied by policy (no reason given)",)
+    assert decision.messages == ("denied by policy (no reason given)",)
 
 
 def test_reasons_are_one_line_each_and_bounded() -> None:
-    many = [f"line {n}\n\nsecond paragraph\tend" for n in range(MAX_REASONS + 3)]
-    decision = decision_from_reply(reply(allow=False, reasons=[*many, "x" * 1000]))
+    many = [why(f"line {n}\n\nsecond paragraph\tend") for n in range(MAX_REASONS + 3)]
+    decision = decision_from_reply(reply(allow=False, reasons=[*many, why("x" * 1000)]))
     assert len(decision.reasons) == MAX_REASONS
-    assert decision.reasons[0] == "line 0 second paragraph end"
-    long = decision_from_reply(reply(allow=False, reasons=["x" * 1000])).reasons[0]
+    assert decision.messages[0] == "line 0 second paragraph end"
+    long = decision_from_reply(reply(allow=False, reasons=[why("x" * 1000)])).messages[0]
     assert len(long) == MAX_REASON_CHARS
 
 
@@ -75,8 +81,20 @@ def test_no_result_is_undefined_not_malformed() -> None:
         (reply(allow="true"), "no boolean 'allow'"),
         (reply(allow=1), "no boolean 'allow'"),
         ({"result": {"reasons": [], "route": "public"}}, "no boolean 'allow'"),
-        (reply(reasons="none"), "no list of string 'reasons'"),
-        (reply(reasons=["ok", 5]), "no list of string 'reasons'"),
+        (reply(reasons="none"), "no list 'reasons'"),
+        (reply(allow=False, reasons=["plain string"]), "reason that is not an object"),
+        (reply(reasons=[why("ok"), 5]), "reason that is not an object"),
+        (reply(reasons=[why("ok", code="Bad-Code")]), "bad 'code'"),
+        (reply(reasons=[{"code": "x", "rule": "r"}]), "without a string 'message'"),
+        (reply(reasons=[{**why("ok"), "extra": 1}]), "unknown keys"),
+        (reply(reasons=[{**why("ok"), "log_only": "yes"}]), "bad 'rule' or 'log_only'"),
+        (reply(extra=True), "unknown keys"),
+        (reply(obligations=[]), "not an object"),
+        (reply(obligations={"cache": 1}), "unknown obligation"),
+        (reply(obligations={"cache_ttl_s": "60"}), "bad obligation cache_ttl_s"),
+        (reply(obligations={"cache_ttl_s": -1}), "bad obligation cache_ttl_s"),
+        (reply(obligations={"cache_ttl_s": True}), "bad obligation cache_ttl_s"),
+        (reply(obligations={"log_only": 1}), "bad obligation log_only"),
         (reply(route="elsewhere"), "bad 'route'"),
         (reply(route=None), "bad 'route'"),
         (reply(revision=7), "non-string 'revision'"),
@@ -93,3 +111,9 @@ def test_the_three_policy_failures_have_distinct_codes_and_one_base() -> None:
     kinds = (PolicyUnreachableError, PolicyUndefinedError, PolicyMalformedError)
     assert len({kind.code for kind in kinds}) == 3
     assert all(issubclass(kind, PolicyError) and kind.status == 503 for kind in kinds)
+
+
+def test_obligations_are_read() -> None:
+    decision = decision_from_reply(reply(obligations={"log_only": True, "cache_ttl_s": 0}))
+    assert (decision.log_only, decision.cache_ttl_s) == (True, 0)
+    assert decision_from_reply(reply()).cache_ttl_s is None
