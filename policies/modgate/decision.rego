@@ -105,15 +105,15 @@ _tagged(code, rule, messages) := {_reason(code, rule, message) | some message in
 _sorted(tagged) := sort(tagged)
 
 # obligations.cache_ttl_s: how long (seconds) the gateway may reuse this
-# decision: 60, or 0 when a blacklist entry with an expiry date matched the request's module,
-# since that decision changes with the calendar.
+# decision: 60, or 0 when a blacklist entry with an expiry date names the
+# request's module, since that decision changes with the calendar. The entries
+# are the ones the blacklist itself found for the module (any spelling, through
+# its index), not a second scan of the whole list on every decision.
 default cache_ttl_s := 60
 
 cache_ttl_s := 0 if {
-	some entry in object.get(data.modgate.config, "blacklist", [])
-	is_object(entry)
-	object.get(entry, "expires", null) != null
-	entry.module == input.request.module
+	some entry in requested_blacklist_entries
+	"expires" in object.keys(entry)
 }
 
 obligations := {"log_only": false, "cache_ttl_s": cache_ttl_s}

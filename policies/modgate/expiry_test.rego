@@ -59,3 +59,11 @@ test_an_expired_entry_is_a_warning_and_denies_nothing if {
 		with time.now_ns as 1795633200000000000
 	still == set()
 }
+
+test_a_decision_an_expiring_entry_names_is_not_to_be_reused if {
+	decided_under(expiring("2027-01-31"), blocked_zip).obligations.cache_ttl_s == 0
+	other_spelling := module_input("zip", "example.com/Insecure", "v1.0.0")
+	decided_under(expiring("2027-01-31"), other_spelling).obligations.cache_ttl_s == 0
+	unrelated := module_input("zip", "example.com/fine", "v1.0.0")
+	decided_under(expiring("2027-01-31"), unrelated).obligations.cache_ttl_s == 60
+}
